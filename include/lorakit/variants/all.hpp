@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: MIT
+// SPDX-FileCopyrightText: 2026 The lorakit authors
+// The list of every variant lorakit ships.
+#pragma once
+
+#include "lorakit/variants/lora.hpp"
+
+namespace lorakit {
+
+/// A compile-time list of variants.
+template <class... Variants>
+struct VariantList {};
+
+/// Every variant lorakit ships (grows as DoRA, IA3 land).
+using Variants = VariantList<LoRA>;
+
+}  // namespace lorakit
