@@ -36,8 +36,9 @@ void BM_Layer(benchmark::State& state, Mode mode) {
   Setup s(n, d, r);
   const lorakit::DenseLinear<const float> base(static_cast<const RowMatrix&>(s.w).data(), d, d);
   Layer layer(base);
-  layer.attach("a", {lorakit::make_view(static_cast<const RowMatrix&>(s.a)),
-                     lorakit::make_view(static_cast<const RowMatrix&>(s.b))},
+  layer.attach("a",
+               {lorakit::make_view(static_cast<const RowMatrix&>(s.a)),
+                lorakit::make_view(static_cast<const RowMatrix&>(s.b))},
                {.rank = r, .alpha = static_cast<float>(r)});
   layer.set_enabled(mode == Mode::lora_on);
   lorakit::Workspace ws(layer.workspace_floats(n));
@@ -55,10 +56,10 @@ void BM_Layer(benchmark::State& state, Mode mode) {
   const double base_flops = 2.0 * static_cast<double>(n * d * d);
   const double lora_flops = mode == Mode::lora_on ? 2.0 * static_cast<double>(n * r * 2 * d) : 0.0;
   state.counters["FLOPS"] =
-      benchmark::Counter(base_flops + lora_flops,
-                         benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
-  state.counters["theory_overhead_pct"] = 100.0 * static_cast<double>(r * 2 * d) /
-                                          static_cast<double>(d * d);
+      benchmark::Counter(base_flops + lora_flops, benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::kIs1000);
+  state.counters["theory_overhead_pct"] =
+      100.0 * static_cast<double>(r * 2 * d) / static_cast<double>(d * d);
 }
 
 void shapes(benchmark::internal::Benchmark* b) {

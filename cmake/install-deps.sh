@@ -11,7 +11,7 @@ packages=(
   libeigen3-dev nlohmann-json3-dev         # library dependencies
   libxsimd-dev xtl-dev
   catch2 libbenchmark-dev                  # tests and benchmarks
-  clang-14                                 # second compiler (clang preset)
+  clang-14 clang-format-14                 # second compiler, formatting check
 )
 
 missing=()

@@ -58,9 +58,9 @@ class ToyModel {
   // Attaches a generated rank-r adapter to both layers with the given user scale.
   void attach_adapter(const char* name, Index rank, float alpha, float user_scale) {
     auto up = std::make_shared<const AdapterTensors>(
-        AdapterTensors{generated(kHidden, rank, 3, 0.5f), generated(rank, kFfn, 4, 0.5f)});
+        AdapterTensors{generated(kHidden, rank, 3, 0.1f), generated(rank, kFfn, 4, 0.1f)});
     auto down = std::make_shared<const AdapterTensors>(
-        AdapterTensors{generated(kFfn, rank, 5, 0.5f), generated(rank, kVocab, 6, 0.5f)});
+        AdapterTensors{generated(kFfn, rank, 5, 0.1f), generated(rank, kVocab, 6, 0.1f)});
     const lorakit::LoRA::Params params{.rank = rank, .alpha = alpha};
     up_.attach(name, {lorakit::make_view(up->a), lorakit::make_view(up->b)}, params, user_scale,
                up);
@@ -137,9 +137,10 @@ int main() {
     model.forward(token, verify);
     const Index d = argmax(draft);
     const Index v = argmax(verify);
-    std::printf("  step %d: draft (LoRA on) token %2td, verify (LoRA off) token %2td -> %s\n",
-                step, d, v, d == v ? "accepted" : "rejected, keep the verifier's token");
-    token = 0.5f * token + generated(1, ToyModel::kHidden, static_cast<std::uint32_t>(10 + v), 1.0f);
+    std::printf("  step %d: draft (LoRA on) token %2td, verify (LoRA off) token %2td -> %s\n", step,
+                d, v, d == v ? "accepted" : "rejected, keep the verifier's token");
+    token =
+        0.5f * token + generated(1, ToyModel::kHidden, static_cast<std::uint32_t>(10 + v), 1.0f);
   }
 
   // 3. The cost of a toggle: one relaxed atomic store per layer.

@@ -16,10 +16,10 @@
 #ifdef NDEBUG
 #define LORAKIT_ASSERT(cond) static_cast<void>(0)
 #else
-#define LORAKIT_ASSERT(cond)                                                             \
-  ((cond) ? static_cast<void>(0)                                                         \
-          : (std::fprintf(stderr, "lorakit: assertion failed: %s (%s:%d)\n", #cond,      \
-                          __FILE__, __LINE__),                                           \
+#define LORAKIT_ASSERT(cond)                                                                  \
+  ((cond) ? static_cast<void>(0)                                                              \
+          : (std::fprintf(stderr, "lorakit: assertion failed: %s (%s:%d)\n", #cond, __FILE__, \
+                          __LINE__),                                                          \
              std::abort()))
 #endif
 #endif

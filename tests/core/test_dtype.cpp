@@ -83,11 +83,11 @@ TEST_CASE("Float16: every half value widens to float exactly and narrows back bi
       continue;
     }
     // Value check against the definition: (-1)^s * 2^(e-15) * (1 + m/1024), or subnormal.
-    const double expect = (e == 0 ? std::ldexp(static_cast<double>(m), -24)
-                           : e == 31 ? HUGE_VAL
-                                     : std::ldexp(1.0 + static_cast<double>(m) / 1024.0,
-                                                  static_cast<int>(e) - 15)) *
-                          ((bits & 0x8000u) != 0 ? -1.0 : 1.0);
+    const double expect =
+        (e == 0    ? std::ldexp(static_cast<double>(m), -24)
+         : e == 31 ? HUGE_VAL
+                   : std::ldexp(1.0 + static_cast<double>(m) / 1024.0, static_cast<int>(e) - 15)) *
+        ((bits & 0x8000u) != 0 ? -1.0 : 1.0);
     INFO("bits " << bits << " value " << f << " expected " << expect);
     CHECK(static_cast<double>(f) == expect);
     CHECK(std::signbit(f) == ((bits & 0x8000u) != 0));
@@ -145,7 +145,7 @@ TEST_CASE("BFloat16: narrowing from float rounds to nearest, ties to even", "[co
   INFO(sweep.first_failure);
   CHECK(sweep.failures == 0);
   CHECK(sweep.checked > 4000000);
-  CHECK(BFloat16::from_float(1.0f + 0x1p-8f).to_float() == 1.0f);               // tie: even
+  CHECK(BFloat16::from_float(1.0f + 0x1p-8f).to_float() == 1.0f);                // tie: even
   CHECK(BFloat16::from_float(1.0f + 3 * 0x1p-8f).to_float() == 1.0f + 0x1p-6f);  // tie: up
   CHECK(std::isinf(BFloat16::from_float(std::numeric_limits<float>::max()).to_float()));
   CHECK(std::isnan(BFloat16::from_float(std::bit_cast<float>(0x7f800001u)).to_float()));

@@ -15,14 +15,15 @@ using lorakit::Shape;
 
 TEST_CASE("Error: the message names code, file, tensor, module, slot, both shapes and the hint",
           "[core][error]") {
-  const Error e(Errc::shape_mismatch,
-                ErrorContext{.file = "adapters/code/adapter_model.safetensors",
-                             .tensor = "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight",
-                             .module = "model.layers.3.self_attn.q_proj",
-                             .slot = "lora_A",
-                             .expected = Shape{4096, 8},
-                             .actual = Shape{2048, 8},
-                             .hint = "maybe wrong base model?"});
+  const Error e(
+      Errc::shape_mismatch,
+      ErrorContext{.file = "adapters/code/adapter_model.safetensors",
+                   .tensor = "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight",
+                   .module = "model.layers.3.self_attn.q_proj",
+                   .slot = "lora_A",
+                   .expected = Shape{4096, 8},
+                   .actual = Shape{2048, 8},
+                   .hint = "maybe wrong base model?"});
   CHECK(std::string(e.what()) ==
         "[lorakit.shape_mismatch] adapters/code/adapter_model.safetensors: tensor "
         "'base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight' (module "
@@ -56,9 +57,9 @@ TEST_CASE("ProblemList: every problem found is reported in one error", "[core][e
   problems.throw_if_any();  // nothing collected: no throw
   problems.add(Errc::missing_tensor, ErrorContext{.file = "f", .tensor = "x.lora_B.weight"},
                "lora_A has no partner");
-  problems.add(Errc::shape_mismatch,
-               ErrorContext{.tensor = "y.lora_A.weight", .expected = Shape{8, 64},
-                            .actual = Shape{4, 64}});
+  problems.add(
+      Errc::shape_mismatch,
+      ErrorContext{.tensor = "y.lora_A.weight", .expected = Shape{8, 64}, .actual = Shape{4, 64}});
   REQUIRE(problems.size() == 2);
   try {
     problems.throw_if_any();
@@ -67,10 +68,13 @@ TEST_CASE("ProblemList: every problem found is reported in one error", "[core][e
     CHECK(e.code() == Errc::missing_tensor);
     CHECK(e.problems().size() == 2);
     const std::string what = e.what();
-    CHECK_THAT(what, Catch::Matchers::Contains("[lorakit.missing_tensor] f: tensor 'x.lora_B.weight'"));
+    CHECK_THAT(what,
+               Catch::Matchers::Contains("[lorakit.missing_tensor] f: tensor 'x.lora_B.weight'"));
     CHECK_THAT(what, Catch::Matchers::Contains("1 more:"));
-    CHECK_THAT(what, Catch::Matchers::Contains(
-                         "[lorakit.shape_mismatch] tensor 'y.lora_A.weight': expected [8, 64], got [4, 64]"));
+    CHECK_THAT(
+        what,
+        Catch::Matchers::Contains(
+            "[lorakit.shape_mismatch] tensor 'y.lora_A.weight': expected [8, 64], got [4, 64]"));
   }
 }
 

@@ -59,8 +59,8 @@ TEST_CASE("LoRALinear: attaching B with the wrong out is a shape_mismatch and ch
   const RowMatrix before = s.output(layer);
 
   const auto wrong = make_lora(Setup::in, Setup::out + 4, 4, 8.0f, 4);  // B is [4, 24]
-  const Error e = capture_error(
-      [&] { layer.attach("wrong", wrong->weights(), wrong->params, 1.0f, wrong); });
+  const Error e =
+      capture_error([&] { layer.attach("wrong", wrong->weights(), wrong->params, 1.0f, wrong); });
   CHECK(e.code() == Errc::shape_mismatch);
   const std::string what = e.what();
   INFO(what);
@@ -82,9 +82,8 @@ TEST_CASE("LoRALinear: every bad slot is reported in one error", "[layer][attach
   Setup s;
   Layer layer(DenseLinear<const float>(s.w.data(), Setup::in, Setup::out));
   const auto transposed = make_lora(Setup::out, Setup::in, 4, 8.0f, 5);  // A [20,4], B [4,12]
-  const Error e = capture_error([&] {
-    layer.attach("t", transposed->weights(), transposed->params, 1.0f, transposed);
-  });
+  const Error e = capture_error(
+      [&] { layer.attach("t", transposed->weights(), transposed->params, 1.0f, transposed); });
   CHECK(e.code() == Errc::shape_mismatch);
   REQUIRE(e.problems().size() == 2);
   CHECK(e.problems()[0].context.slot == "lora_A");
@@ -137,8 +136,7 @@ TEST_CASE("LoRALinear: attaching under a taken name replaces that adapter in one
   CHECK(list[1].name == "b");
 }
 
-TEST_CASE("LoRALinear: detach removes an adapter and restores the base output",
-          "[layer][attach]") {
+TEST_CASE("LoRALinear: detach removes an adapter and restores the base output", "[layer][attach]") {
   Setup s;
   Layer layer(DenseLinear<const float>(s.w.data(), Setup::in, Setup::out));
   const RowMatrix base_only = s.output(layer);

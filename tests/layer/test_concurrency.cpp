@@ -61,7 +61,8 @@ TEST_CASE("LoRALinear: concurrent forward sees one whole adapter set, never a mi
       layer.forward(lorakit::make_view(x), lorakit::make_view(y), ws);
       bool matched = false;
       for (const RowMatrix& v : valid) {
-        matched = matched || std::memcmp(v.data(), y.data(), sizeof(float) * static_cast<std::size_t>(v.size())) == 0;
+        matched = matched || std::memcmp(v.data(), y.data(),
+                                         sizeof(float) * static_cast<std::size_t>(v.size())) == 0;
       }
       if (!matched) bad.fetch_add(1);
       calls.fetch_add(1);
@@ -84,8 +85,8 @@ TEST_CASE("LoRALinear: concurrent forward sees one whole adapter set, never a mi
   done.store(true);
   r1.join();
   r2.join();
-  INFO("forward calls: " << calls.load() << ", outputs matching no valid configuration: "
-                         << bad.load());
+  INFO("forward calls: " << calls.load()
+                         << ", outputs matching no valid configuration: " << bad.load());
   CHECK(bad.load() == 0);
   CHECK(calls.load() > 0);
 }

@@ -23,7 +23,8 @@ using Layer = lorakit::LoRALinear<DenseLinear<const float>, LoRA>;
 struct BaseFixture {
   RowMatrix w;     // [out, in]
   RowMatrix bias;  // [1, out]
-  BaseFixture(Index in, Index out) : w(random_matrix(out, in, 100)), bias(random_matrix(1, out, 101)) {}
+  BaseFixture(Index in, Index out)
+      : w(random_matrix(out, in, 100)), bias(random_matrix(1, out, 101)) {}
   [[nodiscard]] DenseLinear<const float> base() const {
     return DenseLinear<const float>(w.data(), w.cols(), w.rows(), WeightLayout::out_in,
                                     bias.data());

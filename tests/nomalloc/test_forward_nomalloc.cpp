@@ -30,8 +30,7 @@ long allocations_during(F&& f) {
 
 }  // namespace
 
-TEST_CASE("The allocation counter sees an allocation (the check below can fail)",
-          "[nomalloc]") {
+TEST_CASE("The allocation counter sees an allocation (the check below can fail)", "[nomalloc]") {
   const long n = allocations_during([] {
     auto* p = new int(1);  // NOLINT: deliberately allocating
     delete p;
@@ -39,12 +38,11 @@ TEST_CASE("The allocation counter sees an allocation (the check below can fail)"
   CHECK(n == 1);
 }
 
-TEST_CASE("LoRALinear: forward allocates nothing, on, off or with nothing attached",
-          "[nomalloc]") {
+TEST_CASE("LoRALinear: forward allocates nothing, on, off or with nothing attached", "[nomalloc]") {
   const Index n = GENERATE(1, 7, 64);
-  const auto [in, out] = GENERATE(std::pair<Index, Index>{64, 64},
-                                  std::pair<Index, Index>{4096, 64},
-                                  std::pair<Index, Index>{64, 4096});
+  const auto [in, out] =
+      GENERATE(std::pair<Index, Index>{64, 64}, std::pair<Index, Index>{4096, 64},
+               std::pair<Index, Index>{64, 4096});
   const Index r = GENERATE(1, 8, 64);
   CAPTURE(n, in, out, r);
 
@@ -67,7 +65,6 @@ TEST_CASE("LoRALinear: forward allocates nothing, on, off or with nothing attach
   CHECK(allocations_during(forward) == 0);  // toggled off
   layer.set_enabled(true);
   lorakit::Workspace one_row(layer.workspace_floats(1));  // the smallest workspace: row blocks
-  CHECK(allocations_during([&] {
-          layer.forward(lorakit::make_view(x), lorakit::make_view(y), one_row);
-        }) == 0);
+  CHECK(allocations_during(
+            [&] { layer.forward(lorakit::make_view(x), lorakit::make_view(y), one_row); }) == 0);
 }

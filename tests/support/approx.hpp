@@ -46,8 +46,8 @@ inline void check_close(const Reference& ref, ConstMatrixView actual, const std:
   msg.precision(9);
   msg << what << ": shape [" << actual.rows() << ", " << actual.cols() << "]";
   if (wi >= 0) {
-    msg << ", worst at [" << wi << ", " << wj << "]: expected " << ref.value(wi, wj)
-        << ", actual " << actual(wi, wj) << ", tolerance " << ref.tolerance(wi, wj)
+    msg << ", worst at [" << wi << ", " << wj << "]: expected " << ref.value(wi, wj) << ", actual "
+        << actual(wi, wj) << ", tolerance " << ref.tolerance(wi, wj)
         << " (error / tolerance = " << worst_ratio << ")";
   }
   INFO(msg.str());
@@ -79,8 +79,8 @@ inline void check_identical(ConstMatrixView expected, ConstMatrixView actual,
   msg << what << ": shape [" << actual.rows() << ", " << actual.cols() << "], " << mismatches
       << " elements differ";
   if (fi >= 0) {
-    msg << "; first at [" << fi << ", " << fj << "]: expected " << expected(fi, fj)
-        << ", actual " << actual(fi, fj);
+    msg << "; first at [" << fi << ", " << fj << "]: expected " << expected(fi, fj) << ", actual "
+        << actual(fi, fj);
   }
   INFO(msg.str());
   CHECK(mismatches == 0);

@@ -107,8 +107,8 @@ struct VariantParts {
   static Weights bind(const std::array<ConstMatrixView, 1>& t) noexcept { return Weights{t[0]}; }
 #define LORAKIT_ARCHETYPE_SCALE \
   static float scale(const Params&) noexcept { return 1.0f; }
-#define LORAKIT_ARCHETYPE_APPLY                                                               \
-  template <class K>                                                                          \
+#define LORAKIT_ARCHETYPE_APPLY \
+  template <class K>            \
   static void apply(const Weights&, float, ConstMatrixView, MatrixView, Workspace&, K) noexcept {}
 
 struct Variant : VariantParts {
@@ -133,16 +133,19 @@ struct VariantMissingScale : VariantParts {
   LORAKIT_ARCHETYPE_NAME LORAKIT_ARCHETYPE_SLOT LORAKIT_ARCHETYPE_BIND LORAKIT_ARCHETYPE_APPLY
 };
 struct VariantScaleMayThrow : VariantParts {
-  LORAKIT_ARCHETYPE_NAME LORAKIT_ARCHETYPE_SLOT LORAKIT_ARCHETYPE_BIND LORAKIT_ARCHETYPE_APPLY
-  static float scale(const Params&) { return 1.0f; }
+  LORAKIT_ARCHETYPE_NAME LORAKIT_ARCHETYPE_SLOT LORAKIT_ARCHETYPE_BIND
+      LORAKIT_ARCHETYPE_APPLY static float
+      scale(const Params&) {
+    return 1.0f;
+  }
 };
 struct VariantMissingApply : VariantParts {
   LORAKIT_ARCHETYPE_NAME LORAKIT_ARCHETYPE_SLOT LORAKIT_ARCHETYPE_BIND LORAKIT_ARCHETYPE_SCALE
 };
 struct VariantApplyOnlyForOneKernel : VariantParts {
-  LORAKIT_ARCHETYPE_NAME LORAKIT_ARCHETYPE_SLOT LORAKIT_ARCHETYPE_BIND LORAKIT_ARCHETYPE_SCALE
-  static void apply(const Weights&, float, ConstMatrixView, MatrixView, Workspace&,
-                    Kernel) noexcept {}
+  LORAKIT_ARCHETYPE_NAME LORAKIT_ARCHETYPE_SLOT LORAKIT_ARCHETYPE_BIND
+      LORAKIT_ARCHETYPE_SCALE static void
+      apply(const Weights&, float, ConstMatrixView, MatrixView, Workspace&, Kernel) noexcept {}
 };
 struct VariantParamsWithoutRank {
   struct Params {

@@ -55,8 +55,8 @@ inline Reference dense_reference(ConstMatrixView x, ConstMatrixView w, bool w_ou
       double v = bias.empty() ? 0.0 : bias[static_cast<std::size_t>(o)];
       double m = std::abs(v);
       for (Index k = 0; k < in; ++k) {
-        const double p = static_cast<double>(x(i, k)) *
-                         static_cast<double>(w_out_in ? w(o, k) : w(k, o));
+        const double p =
+            static_cast<double>(x(i, k)) * static_cast<double>(w_out_in ? w(o, k) : w(k, o));
         v += p;
         m += std::abs(p);
       }

@@ -45,8 +45,9 @@ TEST_CASE("LoRA: apply adds s*(x*A)*B, bit for bit the same for any workspace si
               lorakit::kernels::ScalarKernel{});
 
   const RowMatrix zero_w = RowMatrix::Zero(out, in);
-  Reference ref = dense_reference(lorakit::make_view(x), lorakit::make_view(zero_w), true, {},
-                                  {RefAdapter{lorakit::make_view(f.a), lorakit::make_view(f.b), s}});
+  Reference ref =
+      dense_reference(lorakit::make_view(x), lorakit::make_view(zero_w), true, {},
+                      {RefAdapter{lorakit::make_view(f.a), lorakit::make_view(f.b), s}});
   ref.value += y0.cast<double>();
   ref.magnitude += y0.cast<double>().cwiseAbs();
   check_close(ref, lorakit::make_view(y_big), "LoRA::apply");

@@ -31,9 +31,8 @@ class DenseLinear {
   DenseLinear(T* weight, Index in_features, Index out_features,
               WeightLayout layout = WeightLayout::out_in, const float* bias = nullptr)
       : DenseLinear(checked_view(weight, in_features, out_features, layout), layout,
-                    std::span<const float>(bias, bias == nullptr
-                                                     ? 0
-                                                     : static_cast<std::size_t>(out_features))) {}
+                    std::span<const float>(
+                        bias, bias == nullptr ? 0 : static_cast<std::size_t>(out_features))) {}
 
   /// A view of (possibly strided) weights. The layout says which of w's dimensions is `in`.
   /// @throws lorakit::Error (Errc::shape_mismatch) when the bias is neither empty nor out long.
@@ -60,16 +59,11 @@ class DenseLinear {
 
   /// The weights as stored, read-only.
   [[nodiscard]] ConstMatrixView weight_view() const noexcept {
-    return make_view(static_cast<const float*>(w_.data()), w_.rows(), w_.cols(),
-                     w_.outerStride());
+    return make_view(static_cast<const float*>(w_.data()), w_.rows(), w_.cols(), w_.outerStride());
   }
 
   /// The weights as stored, writable (the MergeableBase requirement).
-  [[nodiscard]] MatrixView weight() noexcept
-    requires(!std::is_const_v<T>)
-  {
-    return w_;
-  }
+  [[nodiscard]] MatrixView weight() noexcept requires(!std::is_const_v<T>) { return w_; }
 
   /// y:(n,out) = x:(n,in) * W^T + b. Float arithmetic in a fixed order (deterministic).
   /// @pre x.cols() == in_features(), y.cols() == out_features(), y.rows() == x.rows()
@@ -89,7 +83,8 @@ class DenseLinear {
         for (Index o = 0; o < out; ++o) {
           yi[o] = bias_.empty() ? 0.0f : bias_[static_cast<std::size_t>(o)];
         }
-        for (Index k = 0; k < in; ++k) detail::axpy(xi[k], w_.data() + k * w_.outerStride(), yi, out);
+        for (Index k = 0; k < in; ++k)
+          detail::axpy(xi[k], w_.data() + k * w_.outerStride(), yi, out);
       }
     }
   }

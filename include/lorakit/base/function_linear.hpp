@@ -16,7 +16,7 @@ namespace lorakit {
 /// noexcept: an exception escaping f terminates the program, so f must not throw. A
 /// FunctionLinear is not a MergeableBase: lorakit cannot see the callable's weights.
 template <class F>
-  requires std::invocable<const F&, ConstMatrixView, MatrixView>
+requires std::invocable<const F&, ConstMatrixView, MatrixView>
 class FunctionLinear {
  public:
   /// @throws lorakit::Error (Errc::bad_config) for negative sizes.

@@ -27,9 +27,12 @@ T fresh() noexcept;
 /// - forward(x, y) on a const object overwrites y:(n,out) with base(x:(n,in)) and never throws.
 template <class B>
 concept LinearBase = requires(const B& b) {
-  { b.in_features() } noexcept -> std::same_as<Index>;
-  { b.out_features() } noexcept -> std::same_as<Index>;
-  { b.forward(detail::fresh<ConstMatrixView>(), detail::fresh<MatrixView>()) } noexcept;
+  { b.in_features() }
+  noexcept->std::same_as<Index>;
+  { b.out_features() }
+  noexcept->std::same_as<Index>;
+  { b.forward(detail::fresh<ConstMatrixView>(), detail::fresh<MatrixView>()) }
+  noexcept;
 };
 
 /// A LinearBase whose weights lorakit may rewrite (merge/unmerge). In plain words:
@@ -37,8 +40,10 @@ concept LinearBase = requires(const B& b) {
 /// - layout() says whether that view is W:(out,in) or W:(in,out) (GPT-2 Conv1D).
 template <class B>
 concept MergeableBase = LinearBase<B> && requires(B& b, const B& cb) {
-  { b.weight() } noexcept -> std::same_as<MatrixView>;
-  { cb.layout() } noexcept -> std::same_as<WeightLayout>;
+  { b.weight() }
+  noexcept->std::same_as<MatrixView>;
+  { cb.layout() }
+  noexcept->std::same_as<WeightLayout>;
 };
 
 /// The two products of the low-rank path, into caller memory. In plain words:
@@ -51,11 +56,13 @@ concept LowRankKernel = requires(float s) {
   {
     K::project(detail::fresh<ConstMatrixView>(), detail::fresh<ConstMatrixView>(),
                detail::fresh<MatrixView>())
-  } noexcept;
+  }
+  noexcept;
   {
     K::expand(detail::fresh<ConstMatrixView>(), detail::fresh<ConstMatrixView>(), s,
               detail::fresh<MatrixView>())
-  } noexcept;
+  }
+  noexcept;
 };
 
 namespace detail {
@@ -85,11 +92,13 @@ concept AdapterVariant = requires(const typename V::Weights& w, const typename V
   { p.rank } -> std::convertible_to<Index>;
   { V::slot(w, i) } -> std::same_as<ConstMatrixView>;
   { V::bind(tensors) } -> std::same_as<typename V::Weights>;
-  { V::scale(p) } noexcept -> std::same_as<float>;
+  { V::scale(p) }
+  noexcept->std::same_as<float>;
   {
     V::apply(w, s, detail::fresh<ConstMatrixView>(), detail::fresh<MatrixView>(), ws,
              detail::KernelArchetype{})
-  } noexcept;
+  }
+  noexcept;
 };
 
 }  // namespace lorakit

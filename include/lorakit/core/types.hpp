@@ -47,8 +47,7 @@ enum class WeightLayout : unsigned char { out_in, in_out };
   LORAKIT_ASSERT(rows >= 0 && cols >= 0 && stride >= cols);
   return ConstMatrixView(data, rows, cols, Eigen::OuterStride<>(stride));
 }
-[[nodiscard]] inline ConstMatrixView make_view(const float* data, Index rows,
-                                               Index cols) noexcept {
+[[nodiscard]] inline ConstMatrixView make_view(const float* data, Index rows, Index cols) noexcept {
   return make_view(data, rows, cols, cols);
 }
 

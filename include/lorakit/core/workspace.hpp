@@ -28,9 +28,8 @@ class Workspace {
   /// outside the hot path. Previous scratch views are invalidated when it grows.
   void reserve(Index floats) {
     if (floats <= capacity_) return;
-    buffer_.reset(static_cast<float*>(
-        ::operator new(static_cast<std::size_t>(floats) * sizeof(float),
-                       std::align_val_t{kAlignment})));
+    buffer_.reset(static_cast<float*>(::operator new (
+        static_cast<std::size_t>(floats) * sizeof(float), std::align_val_t{kAlignment})));
     capacity_ = floats;
   }
 
@@ -47,7 +46,7 @@ class Workspace {
  private:
   struct AlignedDelete {
     void operator()(float* p) const noexcept {
-      ::operator delete(p, std::align_val_t{kAlignment});
+      ::operator delete (p, std::align_val_t{kAlignment});
     }
   };
   std::unique_ptr<float, AlignedDelete> buffer_;

@@ -62,8 +62,8 @@ class LoRALinear {
     Weights weights;
     Params params;
     float user_scale = 1.0f;
-    float scale = 0.0f;                  ///< user_scale * Variant::scale(params)
-    std::shared_ptr<const void> owner;   ///< keeps the weights' memory alive
+    float scale = 0.0f;                 ///< user_scale * Variant::scale(params)
+    std::shared_ptr<const void> owner;  ///< keeps the weights' memory alive
   };
 
   explicit LoRALinear(Base base, Options options = {})
@@ -96,8 +96,12 @@ class LoRALinear {
   void attach(std::string name, Weights weights, Params params, float user_scale = 1.0f,
               std::shared_ptr<const void> owner = {}) {
     validate(name, weights, params, user_scale);
-    Attachment a{std::move(name), std::move(weights), params, user_scale,
-                 user_scale * Variant::scale(params), std::move(owner)};
+    Attachment a{std::move(name),
+                 std::move(weights),
+                 params,
+                 user_scale,
+                 user_scale * Variant::scale(params),
+                 std::move(owner)};
     publish([&a](const std::vector<Attachment>& current) {
       // Built by copy construction only: assigning an Eigen::Map copies elements, not views.
       auto next = std::make_unique<std::vector<Attachment>>();
@@ -163,8 +167,7 @@ class LoRALinear {
   /// @pre x.cols() == in_features(), y has x.rows() rows and out_features() columns,
   ///      ws.capacity() >= workspace_floats(1)
   void forward(ConstMatrixView x, MatrixView y, Workspace& ws) const noexcept {
-    LORAKIT_ASSERT(x.cols() == in_features() && y.cols() == out_features() &&
-                   y.rows() == x.rows());
+    LORAKIT_ASSERT(x.cols() == in_features() && y.cols() == out_features() && y.rows() == x.rows());
     base_.forward(x, y);
     if (!enabled_.load(std::memory_order_relaxed) ||
         attached_count_.load(std::memory_order_relaxed) == 0) {

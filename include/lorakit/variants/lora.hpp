@@ -40,8 +40,8 @@ struct LoRA {
     ConstMatrixView b;  ///< B:(r,out)
   };
 
-  static constexpr std::array<Slot, 2> slots{{{"lora_A", Dim::in, Dim::rank},
-                                              {"lora_B", Dim::rank, Dim::out}}};
+  static constexpr std::array<Slot, 2> slots{
+      {{"lora_A", Dim::in, Dim::rank}, {"lora_B", Dim::rank, Dim::out}}};
 
   [[nodiscard]] static ConstMatrixView slot(const Weights& w, std::size_t i) noexcept {
     LORAKIT_ASSERT(i < slots.size());
@@ -59,7 +59,8 @@ struct LoRA {
         return p.rank > 0 ? p.alpha / static_cast<float>(p.rank) : 0.0f;
       case Scaling::alpha_over_sqrt_rank:
         return p.rank > 0 ? p.alpha / std::sqrt(static_cast<float>(p.rank)) : 0.0f;
-      case Scaling::direct: return p.alpha;
+      case Scaling::direct:
+        return p.alpha;
     }
     return 0.0f;
   }
