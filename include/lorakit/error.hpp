@@ -35,30 +35,18 @@ enum class Errc {
 /// The stable name of an error code ("shape_mismatch").
 [[nodiscard]] constexpr std::string_view to_string(Errc e) noexcept {
   switch (e) {
-    case Errc::io:
-      return "io";
-    case Errc::bad_format:
-      return "bad_format";
-    case Errc::unsupported:
-      return "unsupported";
-    case Errc::unsupported_dtype:
-      return "unsupported_dtype";
-    case Errc::missing_tensor:
-      return "missing_tensor";
-    case Errc::unexpected_tensor:
-      return "unexpected_tensor";
-    case Errc::shape_mismatch:
-      return "shape_mismatch";
-    case Errc::bad_config:
-      return "bad_config";
-    case Errc::no_target:
-      return "no_target";
-    case Errc::incompatible_base:
-      return "incompatible_base";
-    case Errc::non_finite:
-      return "non_finite";
-    case Errc::limit_exceeded:
-      return "limit_exceeded";
+    case Errc::io: return "io";
+    case Errc::bad_format: return "bad_format";
+    case Errc::unsupported: return "unsupported";
+    case Errc::unsupported_dtype: return "unsupported_dtype";
+    case Errc::missing_tensor: return "missing_tensor";
+    case Errc::unexpected_tensor: return "unexpected_tensor";
+    case Errc::shape_mismatch: return "shape_mismatch";
+    case Errc::bad_config: return "bad_config";
+    case Errc::no_target: return "no_target";
+    case Errc::incompatible_base: return "incompatible_base";
+    case Errc::non_finite: return "non_finite";
+    case Errc::limit_exceeded: return "limit_exceeded";
   }
   return "unknown";
 }

@@ -23,7 +23,9 @@ enum class DType : std::uint8_t {
   u32,
   i64,
   u64,
-  boolean
+  boolean,
+  f8_e5m2,
+  f8_e4m3
 };
 
 /// Bytes per element.
@@ -31,21 +33,19 @@ enum class DType : std::uint8_t {
   switch (t) {
     case DType::f64:
     case DType::i64:
-    case DType::u64:
-      return 8;
+    case DType::u64: return 8;
     case DType::f32:
     case DType::i32:
-    case DType::u32:
-      return 4;
+    case DType::u32: return 4;
     case DType::f16:
     case DType::bf16:
     case DType::i16:
-    case DType::u16:
-      return 2;
+    case DType::u16: return 2;
     case DType::i8:
     case DType::u8:
     case DType::boolean:
-      return 1;
+    case DType::f8_e5m2:
+    case DType::f8_e4m3: return 1;
   }
   return 0;
 }
@@ -53,32 +53,21 @@ enum class DType : std::uint8_t {
 /// The safetensors spelling of a dtype ("F32", "BF16", ...).
 [[nodiscard]] constexpr std::string_view to_string(DType t) noexcept {
   switch (t) {
-    case DType::f32:
-      return "F32";
-    case DType::f16:
-      return "F16";
-    case DType::bf16:
-      return "BF16";
-    case DType::f64:
-      return "F64";
-    case DType::i8:
-      return "I8";
-    case DType::u8:
-      return "U8";
-    case DType::i16:
-      return "I16";
-    case DType::u16:
-      return "U16";
-    case DType::i32:
-      return "I32";
-    case DType::u32:
-      return "U32";
-    case DType::i64:
-      return "I64";
-    case DType::u64:
-      return "U64";
-    case DType::boolean:
-      return "BOOL";
+    case DType::f32: return "F32";
+    case DType::f16: return "F16";
+    case DType::bf16: return "BF16";
+    case DType::f64: return "F64";
+    case DType::i8: return "I8";
+    case DType::u8: return "U8";
+    case DType::i16: return "I16";
+    case DType::u16: return "U16";
+    case DType::i32: return "I32";
+    case DType::u32: return "U32";
+    case DType::i64: return "I64";
+    case DType::u64: return "U64";
+    case DType::boolean: return "BOOL";
+    case DType::f8_e5m2: return "F8_E5M2";
+    case DType::f8_e4m3: return "F8_E4M3";
   }
   return "?";
 }

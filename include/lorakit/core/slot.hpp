@@ -23,14 +23,10 @@ struct Slot {
 /// The concrete size of a symbolic dimension.
 [[nodiscard]] constexpr Index resolve(Dim d, Index in, Index out, Index rank) noexcept {
   switch (d) {
-    case Dim::in:
-      return in;
-    case Dim::out:
-      return out;
-    case Dim::rank:
-      return rank;
-    case Dim::one:
-      return 1;
+    case Dim::in: return in;
+    case Dim::out: return out;
+    case Dim::rank: return rank;
+    case Dim::one: return 1;
   }
   return 0;
 }

@@ -59,8 +59,7 @@ struct LoRA {
         return p.rank > 0 ? p.alpha / static_cast<float>(p.rank) : 0.0f;
       case Scaling::alpha_over_sqrt_rank:
         return p.rank > 0 ? p.alpha / std::sqrt(static_cast<float>(p.rank)) : 0.0f;
-      case Scaling::direct:
-        return p.alpha;
+      case Scaling::direct: return p.alpha;
     }
     return 0.0f;
   }

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+// SPDX-FileCopyrightText: 2026 The lorakit authors
+// load_adapter: recognise an adapter's format from its contents and load it.
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "lorakit/detail/json_config.hpp"
+#include "lorakit/error.hpp"
+#include "lorakit/io/mlx.hpp"
+#include "lorakit/io/peft.hpp"
+#include "lorakit/runtime/adapter.hpp"
+
+namespace lorakit::io {
+
+/// The format of the adapter at `path` (a directory, or a file inside one), judged by what is
+/// there: PEFT (adapter_model.safetensors, or a config with peft_type), mlx-lm
+/// (adapters.safetensors, or a config with lora_parameters), GGUF (a file starting "GGUF").
+/// @throws lorakit::Error (Errc::bad_format) naming the path when nothing is recognised.
+inline AdapterFormat detect_format(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec)) {
+    std::ifstream in(path, std::ios::binary);
+    std::array<char, 4> magic{};
+    in.read(magic.data(), 4);
+    if (in.gcount() == 4 && std::string(magic.data(), 4) == "GGUF") return AdapterFormat::gguf;
+    return detect_format(path.parent_path().empty() ? fs::path(".") : path.parent_path());
+  }
+  if (!fs::is_directory(path, ec)) {
+    throw Error(Errc::io, ErrorContext{.file = path.string()}, "no such file or directory");
+  }
+  const bool has_config = fs::exists(path / "adapter_config.json", ec);
+  if (fs::exists(path / "adapter_model.safetensors", ec) && has_config) return AdapterFormat::peft;
+  if (fs::exists(path / "adapters.safetensors", ec) && has_config) return AdapterFormat::mlx;
+  if (has_config) {
+    const detail::JsonConfig c = detail::JsonConfig::read(path / "adapter_config.json");
+    if (c.find("peft_type") != nullptr) return AdapterFormat::peft;
+    if (c.find("lora_parameters") != nullptr) return AdapterFormat::mlx;
+  }
+  throw Error(Errc::bad_format, ErrorContext{.file = path.string()},
+              "not a recognised adapter: expected a PEFT directory (adapter_config.json + "
+              "adapter_model.safetensors), an mlx-lm directory (adapter_config.json + "
+              "adapters.safetensors) or a GGUF file");
+}
+
+/// Loads the adapter at `path` in whatever format it is in.
+/// @throws lorakit::Error as the format's loader does; Errc::unsupported for GGUF files
+///   (recognised, not loaded by this version).
+inline std::shared_ptr<const Adapter> load_adapter(const std::filesystem::path& path,
+                                                   const LoadOptions& options = {}) {
+  switch (detect_format(path)) {
+    case AdapterFormat::peft:
+      return load_peft(std::filesystem::is_directory(path) ? path : path.parent_path(), options);
+    case AdapterFormat::mlx:
+      return load_mlx(std::filesystem::is_directory(path) ? path : path.parent_path(), options);
+    case AdapterFormat::gguf:
+      throw Error(Errc::unsupported, ErrorContext{.file = path.string()},
+                  "GGUF adapters are recognised but not loaded by this version of lorakit");
+    case AdapterFormat::memory: break;
+  }
+  throw Error(Errc::bad_format, ErrorContext{.file = path.string()}, "not a recognised adapter");
+}
+
+}  // namespace lorakit::io

@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: MIT
+// SPDX-FileCopyrightText: 2026 The lorakit authors
+// HF PEFT adapters: adapter_config.json + adapter_model.safetensors <-> Adapter.
+#pragma once
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lorakit/detail/json_config.hpp"
+#include "lorakit/detail/tensor_store.hpp"
+#include "lorakit/error.hpp"
+#include "lorakit/io/dtype.hpp"
+#include "lorakit/io/safetensors.hpp"
+#include "lorakit/runtime/adapter.hpp"
+
+namespace lorakit::io {
+
+/// Options for loading an adapter from a file.
+struct LoadOptions {
+  std::string name;          ///< the adapter's name; empty: the directory's name
+  bool convert_to_f32 = true;  ///< false: keep F16/BF16 tensors as stored
+  bool check_finite = true;  ///< report NaN / infinite weights as Errc::non_finite
+  ReadLimits limits;         ///< bounds on what the file may ask for
+};
+
+namespace detail_peft {
+
+constexpr std::string_view kPrefix = "base_model.model.";
+
+/// The key without every leading "base_model.model." (PEFT prefixes it once; some files twice).
+inline std::string_view strip_prefix(std::string_view key) {
+  while (key.starts_with(kPrefix)) key.remove_prefix(kPrefix.size());
+  return key;
+}
+
+inline std::vector<std::string_view> split(std::string_view s) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= s.size(); ++i) {
+    if (i == s.size() || s[i] == '.') {
+      parts.push_back(s.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return parts;
+}
+
+inline std::string join(const std::vector<std::string_view>& parts, std::size_t first,
+                        std::size_t last) {
+  std::string s;
+  for (std::size_t i = first; i < last; ++i) {
+    if (i != first) s += '.';
+    s += parts[i];
+  }
+  return s;
+}
+
+/// The LoRA tensor a key holds.
+enum class Slot { a, b, embedding_a, embedding_b, magnitude };
+
+struct KeyParse {
+  enum Kind { lora, full, ignored, unknown } kind = unknown;
+  std::string module;  // for lora: the module; for full: the full tensor name
+  Slot slot = Slot::a;
+};
+
+/// Classifies a key (prefix already stripped):
+/// - <module>.lora_A[.<adapter>].weight, lora_B, lora_embedding_A/B[.<adapter>],
+///   lora_magnitude_vector[.<adapter>][.weight]: LoRA tensors of <module>;
+/// - keys inside PEFT's wrappers (base_layer, original_module, modules_to_save.<adapter>):
+///   copies PEFT itself ignores on load, except a trained base_layer.bias;
+/// - any other key: a full replacement tensor (modules_to_save heads, trained biases).
+inline KeyParse classify(std::string_view key, bool keep_biases) {
+  const std::vector<std::string_view> parts = split(key);
+  KeyParse p;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::string_view c = parts[i];
+    if (c == "original_module" || c == "modules_to_save") {
+      p.kind = KeyParse::ignored;
+      return p;
+    }
+    if (c == "base_layer") {
+      if (keep_biases && i + 2 == parts.size() && parts[i + 1] == "bias") {
+        p.kind = KeyParse::full;
+        p.module = join(parts, 0, i) + ".bias";
+      } else {
+        p.kind = KeyParse::ignored;
+      }
+      return p;
+    }
+  }
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (!parts[i].starts_with("lora_")) continue;
+    p.module = join(parts, 0, i);
+    const std::string_view slot = parts[i];
+    const std::size_t rest = parts.size() - i - 1;  // components after the slot name
+    const bool has_weight = rest >= 1 && parts.back() == "weight";
+    const std::size_t extra = rest - (has_weight ? 1 : 0);  // an adapter name at most
+    if (p.module.empty() || extra > 1) return p;
+    if ((slot == "lora_A" || slot == "lora_B") && has_weight) {
+      p.kind = KeyParse::lora;
+      p.slot = slot == "lora_A" ? Slot::a : Slot::b;
+    } else if ((slot == "lora_embedding_A" || slot == "lora_embedding_B") && !has_weight) {
+      p.kind = KeyParse::lora;
+      p.slot = slot == "lora_embedding_A" ? Slot::embedding_a : Slot::embedding_b;
+    } else if (slot == "lora_magnitude_vector") {
+      p.kind = KeyParse::lora;
+      p.slot = Slot::magnitude;
+    }
+    return p;  // kind stays unknown for any other lora_ suffix
+  }
+  p.kind = KeyParse::full;
+  p.module = std::string(key);
+  return p;
+}
+
+/// PEFT's rank_pattern / alpha_pattern lookup: the first key K (in file order) for which the
+/// module name matches the regex (.*\.)?(K) in full.
+inline const nlohmann::ordered_json* pattern_value(const nlohmann::ordered_json* patterns,
+                                                   const std::string& module,
+                                                   const std::string& file,
+                                                   const char* field) {
+  if (patterns == nullptr) return nullptr;
+  for (const auto& [key, value] : patterns->items()) {
+    try {
+      if (std::regex_match(module, std::regex("(.*\\.)?(" + key + ")"))) return &value;
+    } catch (const std::regex_error&) {
+      throw Error(Errc::bad_config, ErrorContext{.file = file},
+                  std::string("'") + field + "' key '" + key + "' is not a valid regex");
+    }
+  }
+  return nullptr;
+}
+
+struct Found {
+  const TensorEntry* a = nullptr;
+  const TensorEntry* b = nullptr;
+  const TensorEntry* magnitude = nullptr;
+  bool embedding = false;
+};
+
+}  // namespace detail_peft
+
+/// Loads a PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors).
+/// lora_A [r, in] and lora_B [out, r] are transposed into A:(in, r), B:(r, out); keys lose
+/// every "base_model.model." prefix; rank_pattern / alpha_pattern give per-module rank and
+/// alpha. Every problem in the file is collected and reported in one Error.
+/// @throws lorakit::Error: io, bad_format, bad_config, unsupported (peft_type not LORA),
+///   unsupported_dtype, missing_tensor, unexpected_tensor, shape_mismatch, non_finite,
+///   limit_exceeded
+inline std::shared_ptr<const Adapter> load_peft(const std::filesystem::path& dir,
+                                                const LoadOptions& options = {}) {
+  using namespace detail_peft;
+  const detail::JsonConfig config = detail::JsonConfig::read(dir / "adapter_config.json");
+  const auto& j = config.json();
+  const std::string peft_type = config.string(j, "peft_type").value_or("LORA");
+  if (peft_type != "LORA") {
+    throw Error(Errc::unsupported, ErrorContext{.file = config.file()},
+                "peft_type '" + peft_type + "' is not LoRA; lorakit loads LORA adapters");
+  }
+
+  AdapterInfo info;
+  info.source = dir.string();
+  info.format = AdapterFormat::peft;
+  info.name = options.name.empty() ? dir.filename().string() : options.name;
+  if (info.name.empty()) info.name = dir.parent_path().filename().string();
+  info.base_model = config.string(j, "base_model_name_or_path").value_or("");
+  const long long r = config.integer(j, "r").value_or(8);
+  if (r < 1) config.fail("r", "must be >= 1");
+  info.rank = static_cast<Index>(r);
+  info.alpha = static_cast<float>(config.number(j, "lora_alpha").value_or(8.0));
+  info.scaling = config.boolean(j, "use_rslora").value_or(false) ? Scaling::alpha_over_sqrt_rank
+                                                                 : Scaling::alpha_over_rank;
+  info.variant = config.boolean(j, "use_dora").value_or(false) ? VariantKind::dora
+                                                               : VariantKind::lora;
+  if (const auto* t = config.find("target_modules")) {
+    if (t->is_string()) {
+      info.target.regex = t->get<std::string>();
+    } else {
+      info.target.names = config.strings(j, "target_modules");
+    }
+  }
+  if (const auto* l = config.find("layers_to_transform")) {
+    if (l->is_number_integer()) {
+      info.target.layers.push_back(l->get<int>());
+    } else if (l->is_array()) {
+      for (const auto& e : *l) {
+        if (!e.is_number_integer()) config.fail("layers_to_transform", "must hold integers");
+        info.target.layers.push_back(e.get<int>());
+      }
+    } else {
+      config.fail("layers_to_transform", "must be an integer or a list of integers");
+    }
+  }
+  info.target.layers_pattern = config.strings(j, "layers_pattern");
+  info.modules_to_save = config.strings(j, "modules_to_save");
+  info.bias = config.string(j, "bias").value_or("none");
+  if (info.bias != "none" && info.bias != "all" && info.bias != "lora_only") {
+    config.fail("bias", "must be none, all or lora_only");
+  }
+  const auto* rank_pattern = config.find("rank_pattern");
+  const auto* alpha_pattern = config.find("alpha_pattern");
+  if (rank_pattern != nullptr && !rank_pattern->is_object()) {
+    config.fail("rank_pattern", "must be an object");
+  }
+  if (alpha_pattern != nullptr && !alpha_pattern->is_object()) {
+    config.fail("alpha_pattern", "must be an object");
+  }
+
+  const SafetensorsFile file =
+      SafetensorsFile::open(dir / "adapter_model.safetensors", options.limits);
+  const std::string& path = file.path();
+  ProblemList problems;
+  std::map<std::string, Found> found;
+  std::map<std::string, const TensorEntry*> full;
+  for (const TensorEntry& t : file.tensors()) {
+    const KeyParse p = classify(strip_prefix(t.name), info.bias != "none");
+    switch (p.kind) {
+      case KeyParse::ignored: info.ignored_tensors.push_back(t.name); break;
+      case KeyParse::full: full[p.module] = &t; break;
+      case KeyParse::unknown:
+        problems.add(Errc::unexpected_tensor, ErrorContext{.file = path, .tensor = t.name},
+                     "not a LoRA tensor lorakit knows (lora_A/B, lora_embedding_A/B, "
+                     "lora_magnitude_vector)");
+        break;
+      case KeyParse::lora: {
+        Found& f = found[p.module];
+        const TensorEntry** slot = p.slot == Slot::a || p.slot == Slot::embedding_a ? &f.a
+                                   : p.slot == Slot::magnitude                      ? &f.magnitude
+                                                                                    : &f.b;
+        if (*slot != nullptr) {
+          problems.add(Errc::bad_format, ErrorContext{.file = path, .tensor = t.name},
+                       "duplicates tensor '" + (*slot)->name + "'");
+        }
+        *slot = &t;
+        if (p.slot == Slot::embedding_a || p.slot == Slot::embedding_b) f.embedding = true;
+        break;
+      }
+    }
+  }
+
+  detail::TensorStore store;
+  store.keep(file.storage());
+  std::map<std::string, AdapterModule> modules;
+  auto check_values = [&](const TensorEntry& t, const std::string& module) {
+    if (!is_float_dtype(t.dtype)) {
+      problems.add(Errc::unsupported_dtype,
+                   ErrorContext{.file = path, .tensor = t.name, .module = module},
+                   std::string(to_string(t.dtype)) + " is not a float type (F32, F16, BF16, F64)");
+      return false;
+    }
+    if (options.check_finite) {
+      const std::size_t bad = detail::count_non_finite(t.dtype, t.bytes);
+      if (bad != 0) {
+        problems.add(Errc::non_finite,
+                     ErrorContext{.file = path, .tensor = t.name, .module = module},
+                     std::to_string(bad) + " of " + std::to_string(t.elements()) +
+                         " values are NaN or infinite (LoadOptions::check_finite = false "
+                         "loads them anyway)");
+      }
+    }
+    return true;
+  };
+  for (const auto& [module, f] : found) {
+    if (f.a == nullptr || f.b == nullptr) {
+      const TensorEntry* present = f.a != nullptr ? f.a : (f.b != nullptr ? f.b : f.magnitude);
+      problems.add(Errc::missing_tensor,
+                   ErrorContext{.file = path, .tensor = present->name, .module = module},
+                   f.a == nullptr ? "has no lora_A partner" : "has no lora_B partner");
+      continue;
+    }
+    bool ok = true;
+    for (const TensorEntry* t : {f.a, f.b}) {
+      if (t->shape.rank() != 2) {
+        problems.add(Errc::shape_mismatch,
+                     ErrorContext{.file = path, .tensor = t->name, .module = module,
+                                  .actual = t->shape},
+                     "a LoRA matrix must have 2 dimensions");
+        ok = false;
+      }
+    }
+    ok = check_values(*f.a, module) && ok;
+    ok = check_values(*f.b, module) && ok;
+    if (!ok) continue;
+    // PEFT: lora_A [r, in], lora_B [out, r] (lora_embedding_A [r, vocab], _B [dim, r]).
+    const Index rank_a = f.a->shape.dims[0];
+    const Index rank_b = f.b->shape.dims[1];
+    const nlohmann::ordered_json* rv = pattern_value(rank_pattern, module, config.file(),
+                                                     "rank_pattern");
+    const nlohmann::ordered_json* av = pattern_value(alpha_pattern, module, config.file(),
+                                                     "alpha_pattern");
+    if (rv != nullptr && !rv->is_number_integer()) config.fail("rank_pattern", "values must be integers");
+    if (av != nullptr && !av->is_number()) config.fail("alpha_pattern", "values must be numbers");
+    const Index rank = rv != nullptr ? rv->get<Index>() : info.rank;
+    if (rank_b != rank_a) {
+      problems.add(Errc::shape_mismatch,
+                   ErrorContext{.file = path, .tensor = f.b->name, .module = module,
+                                .slot = "lora_B",
+                                .expected = Shape{f.b->shape.dims[0], rank_a},
+                                .actual = f.b->shape},
+                   "rank of lora_B disagrees with lora_A");
+      continue;
+    }
+    if (rank_a != rank) {
+      problems.add(Errc::shape_mismatch,
+                   ErrorContext{.file = path, .tensor = f.a->name, .module = module,
+                                .slot = "lora_A",
+                                .expected = Shape{rank, f.a->shape.dims[1]},
+                                .actual = f.a->shape},
+                   rv != nullptr ? "rank disagrees with rank_pattern"
+                                 : "rank disagrees with the config's r");
+      continue;
+    }
+    AdapterModule m;
+    m.rank = rank;
+    m.alpha = av != nullptr ? av->get<float>() : info.alpha;
+    m.kind = f.embedding ? ModuleKind::embedding : ModuleKind::linear;
+    m.a = store.make(f.a->dtype, f.a->shape.dims[0], f.a->shape.dims[1], f.a->bytes, true,
+                     options.convert_to_f32);
+    m.b = store.make(f.b->dtype, f.b->shape.dims[0], f.b->shape.dims[1], f.b->bytes, true,
+                     options.convert_to_f32);
+    if (f.magnitude != nullptr) {
+      const Index out = f.b->shape.dims[0];
+      if (f.magnitude->elements() != out) {
+        problems.add(Errc::shape_mismatch,
+                     ErrorContext{.file = path, .tensor = f.magnitude->name, .module = module,
+                                  .slot = "lora_magnitude_vector", .expected = Shape{out},
+                                  .actual = f.magnitude->shape},
+                     "DoRA magnitude must have one value per output");
+      } else if (check_values(*f.magnitude, module)) {
+        m.magnitude = store.make(f.magnitude->dtype, 1, out, f.magnitude->bytes, false,
+                                 options.convert_to_f32);
+      }
+    }
+    modules.emplace(module, std::move(m));
+  }
+
+  std::map<std::string, AdapterTensor> saved;
+  for (const auto& [name, t] : full) {
+    if (!is_float_dtype(t->dtype)) {
+      problems.add(Errc::unsupported_dtype, ErrorContext{.file = path, .tensor = t->name},
+                   std::string(to_string(t->dtype)) + " is not a float type");
+      continue;
+    }
+    const Index rows = t->shape.rank() >= 2 ? t->shape.dims[0] : 1;
+    const Index cols = rows == 0 ? 0 : t->elements() / std::max<Index>(rows, 1);
+    AdapterTensor at = store.make(t->dtype, rows, cols, t->bytes, false, options.convert_to_f32);
+    at.shape = t->shape;
+    saved.emplace(name, at);
+  }
+  if (modules.empty() && problems.empty()) {
+    problems.add(Errc::missing_tensor, ErrorContext{.file = path},
+                 "the file holds no LoRA tensors (lora_A / lora_B)");
+  }
+  problems.throw_if_any();
+  return std::make_shared<const Adapter>(std::move(info), std::move(modules), std::move(saved),
+                                         store.release());
+}
+
+namespace detail_peft {
+
+/// A tensor's bytes in the dtype it is stored in, transposed when asked (PEFT's orientation).
+inline std::vector<std::byte> stored_bytes(const AdapterTensor& t, bool transpose) {
+  std::vector<std::byte> out(t.bytes.size());
+  const auto size = static_cast<std::size_t>(size_of(t.dtype));
+  if (transpose) {
+    lorakit::detail::transpose_blocked(t.bytes.data(), t.rows(), t.cols(), size, out.data());
+  } else if (!out.empty()) {
+    std::memcpy(out.data(), t.bytes.data(), out.size());
+  }
+  return out;
+}
+
+/// A regex that matches exactly one module name under PEFT's pattern rule.
+inline std::string exact_pattern(const std::string& module) {
+  std::string s = "^";
+  for (char c : module) {
+    if (std::string_view(".^$|()[]{}*+?\\").find(c) != std::string_view::npos) s += '\\';
+    s += c;
+  }
+  return s;
+}
+
+}  // namespace detail_peft
+
+/// Writes `adapter` as a PEFT adapter directory that PEFT itself loads: keys
+/// base_model.model.<module>.lora_A.weight [r, in] / lora_B.weight [out, r] in the stored
+/// dtype, modules_to_save tensors under their names, and a LORA adapter_config.json (modules
+/// whose rank or alpha differ from the default go into rank_pattern / alpha_pattern; a
+/// direct multiplier becomes lora_alpha = multiplier x r).
+/// @throws lorakit::Error (Errc::io) when the directory or a file cannot be written.
+inline void save_peft(const Adapter& adapter, const std::filesystem::path& dir) {
+  using namespace detail_peft;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error(Errc::io, ErrorContext{.file = dir.string()}, "cannot create: " + ec.message());
+  const AdapterInfo& info = adapter.info();
+  const bool direct = info.scaling == Scaling::direct;
+  auto alpha_of = [&](Index rank, float alpha) {
+    return direct ? alpha * static_cast<float>(rank) : alpha;
+  };
+  std::vector<std::vector<std::byte>> buffers;
+  std::vector<TensorToWrite> tensors;
+  auto add = [&](std::string name, const AdapterTensor& t, Shape shape, bool transpose) {
+    buffers.push_back(stored_bytes(t, transpose));
+    tensors.push_back(TensorToWrite{std::move(name), t.dtype, std::move(shape), buffers.back()});
+  };
+  buffers.reserve(adapter.modules().size() * 3 + adapter.saved().size());
+  nlohmann::ordered_json rank_pattern = nlohmann::ordered_json::object();
+  nlohmann::ordered_json alpha_pattern = nlohmann::ordered_json::object();
+  std::set<std::string> suffixes;
+  const float default_alpha = alpha_of(info.rank, info.alpha);
+  for (const auto& [module, m] : adapter.modules()) {
+    const std::string key = std::string(kPrefix) + module;
+    const bool emb = m.kind == ModuleKind::embedding;
+    add(key + (emb ? ".lora_embedding_A" : ".lora_A.weight"), m.a, Shape{m.rank, m.in_features()},
+        true);
+    add(key + (emb ? ".lora_embedding_B" : ".lora_B.weight"), m.b, Shape{m.out_features(), m.rank},
+        true);
+    if (m.magnitude) add(key + ".lora_magnitude_vector", *m.magnitude, Shape{m.out_features()}, false);
+    if (m.rank != info.rank) rank_pattern[exact_pattern(module)] = m.rank;
+    const float alpha = alpha_of(m.rank, m.alpha);
+    if (alpha != default_alpha) alpha_pattern[exact_pattern(module)] = alpha;
+    suffixes.insert(module.substr(module.rfind('.') + 1));
+  }
+  for (const auto& [name, t] : adapter.saved()) add(std::string(kPrefix) + name, t, t.shape, false);
+  write_safetensors(dir / "adapter_model.safetensors", std::move(tensors),
+                    std::map<std::string, std::string>{{"format", "pt"}});
+
+  nlohmann::ordered_json c;
+  c["peft_type"] = "LORA";
+  c["base_model_name_or_path"] = info.base_model.empty() ? nlohmann::ordered_json(nullptr)
+                                                         : nlohmann::ordered_json(info.base_model);
+  c["r"] = info.rank;
+  c["lora_alpha"] = default_alpha;
+  if (!info.target.regex.empty()) {
+    c["target_modules"] = info.target.regex;
+  } else {
+    c["target_modules"] = info.target.names.empty()
+                              ? std::vector<std::string>(suffixes.begin(), suffixes.end())
+                              : info.target.names;
+  }
+  c["use_rslora"] = info.scaling == Scaling::alpha_over_sqrt_rank;
+  c["use_dora"] = info.variant == VariantKind::dora;
+  c["rank_pattern"] = rank_pattern;
+  c["alpha_pattern"] = alpha_pattern;
+  c["fan_in_fan_out"] = false;
+  c["bias"] = info.bias;
+  c["modules_to_save"] = info.modules_to_save.empty()
+                             ? nlohmann::ordered_json(nullptr)
+                             : nlohmann::ordered_json(info.modules_to_save);
+  c["layers_to_transform"] = info.target.layers.empty() ? nlohmann::ordered_json(nullptr)
+                                                        : nlohmann::ordered_json(info.target.layers);
+  c["layers_pattern"] = info.target.layers_pattern.empty()
+                            ? nlohmann::ordered_json(nullptr)
+                            : nlohmann::ordered_json(info.target.layers_pattern);
+  c["lora_dropout"] = 0.0;
+  c["inference_mode"] = true;
+  c["task_type"] = nullptr;
+  const std::filesystem::path config_path = dir / "adapter_config.json";
+  std::ofstream out(config_path, std::ios::trunc);
+  out << c.dump(2) << '\n';
+  if (!out) throw Error(Errc::io, ErrorContext{.file = config_path.string()}, "cannot write");
+}
+
+}  // namespace lorakit::io

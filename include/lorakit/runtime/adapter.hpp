@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT
+// SPDX-FileCopyrightText: 2026 The lorakit authors
+// Adapter: a loaded adapter, format-free and immutable, with weights in lorakit's layout.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "lorakit/config.hpp"
+#include "lorakit/core/dtype.hpp"
+#include "lorakit/core/types.hpp"
+#include "lorakit/variants/lora.hpp"
+
+namespace lorakit {
+
+/// A stored tensor of an adapter: dtype, shape and row-major bytes that the Adapter keeps
+/// alive. F32 tensors are 4-byte aligned, so view() can map them without a copy.
+struct AdapterTensor {
+  DType dtype = DType::f32;
+  Shape shape;
+  std::span<const std::byte> bytes;
+
+  [[nodiscard]] Index rows() const noexcept { return shape.rank() > 0 ? shape.dims[0] : 1; }
+  [[nodiscard]] Index cols() const noexcept {
+    return shape.rank() > 1 ? shape.dims[1] : (shape.rank() == 1 ? shape.dims[0] : 1);
+  }
+  [[nodiscard]] Index elements() const noexcept {
+    Index n = 1;
+    for (Index d : shape.dims) n *= d;
+    return n;
+  }
+  /// The tensor as a rows x cols float view (1-D tensors are one row).
+  /// @pre dtype == DType::f32
+  [[nodiscard]] ConstMatrixView view() const noexcept {
+    LORAKIT_ASSERT(dtype == DType::f32);
+    return make_view(reinterpret_cast<const float*>(bytes.data()), rows(), cols());
+  }
+};
+
+/// How a module's weights were found in the file.
+enum class ModuleKind : unsigned char { linear, embedding };
+
+/// One adapted module: A:(in,r), B:(r,out) and its hyper-parameters.
+struct AdapterModule {
+  AdapterTensor a;                         ///< A:(in, r)
+  AdapterTensor b;                         ///< B:(r, out)
+  std::optional<AdapterTensor> magnitude;  ///< DoRA magnitude:(out)
+  Index rank = 0;
+  float alpha = 0.0f;  ///< alpha, or the multiplier itself under Scaling::direct
+  ModuleKind kind = ModuleKind::linear;
+
+  [[nodiscard]] Index in_features() const noexcept { return a.rows(); }
+  [[nodiscard]] Index out_features() const noexcept { return b.cols(); }
+};
+
+/// The file format an adapter came from.
+enum class AdapterFormat : unsigned char { memory, peft, mlx, gguf };
+
+[[nodiscard]] constexpr std::string_view to_string(AdapterFormat f) noexcept {
+  switch (f) {
+    case AdapterFormat::memory: return "memory";
+    case AdapterFormat::peft: return "peft";
+    case AdapterFormat::mlx: return "mlx";
+    case AdapterFormat::gguf: return "gguf";
+  }
+  return "?";
+}
+
+/// The adapter maths a file asks for.
+enum class VariantKind : unsigned char { lora, dora };
+
+/// Which modules of a base model an adapter was trained on (PEFT's target_modules semantics):
+/// a list matches a module whose name equals an entry or ends with "." + entry; a regex must
+/// match the whole name. `layers` (PEFT layers_to_transform) narrows a list match to those
+/// layer indices; mlx-lm's last `num_layers` blocks are recorded in `last_layers`.
+struct TargetRule {
+  std::vector<std::string> names;
+  std::string regex;  ///< non-empty: the rule is this full-name regex
+  std::vector<int> layers;
+  std::vector<std::string> layers_pattern;
+  int last_layers = -1;  ///< mlx-lm num_layers; -1 when not given
+};
+
+/// Everything about an adapter except its tensors.
+struct AdapterInfo {
+  std::string name;        ///< the name it is attached under by default
+  std::string source;      ///< the directory or file it was loaded from
+  AdapterFormat format = AdapterFormat::memory;
+  std::string base_model;  ///< base_model_name_or_path (or mlx-lm's model), may be empty
+  Index rank = 0;          ///< default rank (modules may differ: rank_pattern)
+  float alpha = 0.0f;      ///< default alpha, or the multiplier under Scaling::direct
+  Scaling scaling = Scaling::alpha_over_rank;
+  VariantKind variant = VariantKind::lora;
+  TargetRule target;
+  std::vector<std::string> modules_to_save;  ///< as configured
+  std::string bias = "none";                 ///< PEFT's bias option: none, all, lora_only
+  std::vector<std::string> ignored_tensors;  ///< keys recognised and skipped (PEFT duplicates)
+};
+
+/// A loaded adapter: immutable, format-free, shared by every layer it is attached to.
+/// `modules` maps a canonical module name (model.layers.3.self_attn.q_proj) to its weights in
+/// lorakit's layout; `saved` maps full tensor names (classifier.weight, trained biases) to
+/// replacement tensors. The adapter owns (or keeps mapped) every byte its tensors view.
+class Adapter {
+ public:
+  Adapter(AdapterInfo info, std::map<std::string, AdapterModule> modules,
+          std::map<std::string, AdapterTensor> saved,
+          std::vector<std::shared_ptr<const void>> storage)
+      : info_(std::move(info)),
+        modules_(std::move(modules)),
+        saved_(std::move(saved)),
+        storage_(std::move(storage)) {}
+
+  [[nodiscard]] const AdapterInfo& info() const noexcept { return info_; }
+  [[nodiscard]] const std::string& name() const noexcept { return info_.name; }
+  [[nodiscard]] const std::map<std::string, AdapterModule>& modules() const noexcept {
+    return modules_;
+  }
+  [[nodiscard]] const AdapterModule* find(std::string_view module) const {
+    auto it = modules_.find(std::string(module));
+    return it == modules_.end() ? nullptr : &it->second;
+  }
+  [[nodiscard]] const std::map<std::string, AdapterTensor>& saved() const noexcept {
+    return saved_;
+  }
+
+  /// LoRA params of one module (its rank and alpha with the adapter's scaling rule).
+  [[nodiscard]] LoRA::Params params(const AdapterModule& m) const noexcept {
+    return LoRA::Params{m.rank, m.alpha, info_.scaling};
+  }
+  /// The multiplier the file implies for one module (before any user scale).
+  [[nodiscard]] float scale(const AdapterModule& m) const noexcept {
+    return LoRA::scale(params(m));
+  }
+  /// LoRA weights of one module as float views. @pre both tensors are F32
+  [[nodiscard]] static LoRA::Weights weights(const AdapterModule& m) noexcept {
+    return LoRA::Weights{m.a.view(), m.b.view()};
+  }
+
+  /// Bytes of every tensor the adapter holds (modules and saved tensors).
+  [[nodiscard]] std::size_t memory_bytes() const noexcept {
+    std::size_t n = 0;
+    for (const auto& [name, m] : modules_) {
+      n += m.a.bytes.size() + m.b.bytes.size() + (m.magnitude ? m.magnitude->bytes.size() : 0);
+    }
+    for (const auto& [name, t] : saved_) n += t.bytes.size();
+    return n;
+  }
+
+  /// What keeps the tensors' bytes alive (mapped files, owned buffers).
+  [[nodiscard]] const std::vector<std::shared_ptr<const void>>& storage() const noexcept {
+    return storage_;
+  }
+
+ private:
+  AdapterInfo info_;
+  std::map<std::string, AdapterModule> modules_;
+  std::map<std::string, AdapterTensor> saved_;
+  std::vector<std::shared_ptr<const void>> storage_;
+};
+
+}  // namespace lorakit
