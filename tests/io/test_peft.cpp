@@ -3,6 +3,10 @@
 // HF PEFT adapters: real files, generated files, round trips and every refusal.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 
 #include "approx.hpp"
@@ -385,5 +389,155 @@ TEST_CASE("PEFT: broken adapters are refused with every problem named", "[io][pe
     write_peft(tmp.path(), kConfig,
                {{"base_model.model.score.weight", DType::f32, Shape{2, 2}, values(4, 1)}});
     CHECK(load_error(tmp.path()).code() == Errc::missing_tensor);
+  }
+}
+
+namespace {
+
+// A tiny independent reader: the JSON header of a safetensors file.
+nlohmann::json read_header(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::uint64_t n = 0;
+  in.read(reinterpret_cast<char*>(&n), 8);
+  std::string text(static_cast<std::size_t>(n), ' ');
+  in.read(text.data(), static_cast<std::streamsize>(n));
+  return nlohmann::json::parse(text);
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("PEFT: every real adapter matches an independent reading of its header and config",
+          "[io][peft][fixtures]") {
+  LORAKIT_REQUIRE_FIXTURES();
+  for (const auto& entry : std::filesystem::directory_iterator(fixtures_dir() / "peft")) {
+    const auto dir = entry.path();
+    INFO(dir.filename().string());
+    const nlohmann::json header = read_header(dir / "adapter_model.safetensors");
+    std::ifstream config_file(dir / "adapter_config.json");
+    const nlohmann::json config = nlohmann::json::parse(config_file);
+    const double alpha = config["lora_alpha"].get<double>();
+    // Expected modules: keys "<prefix>*<module>.lora_A.weight" outside PEFT's wrapper copies.
+    std::map<std::string, std::pair<Shape, Shape>> expected;  // module -> (A, B) lorakit shapes
+    std::set<std::string> expected_saved;
+    for (const auto& [key, value] : header.items()) {
+      if (key == "__metadata__") continue;
+      std::string name = key;
+      while (name.rfind("base_model.model.", 0) == 0) name = name.substr(17);
+      if (name.find("modules_to_save") != std::string::npos ||
+          name.find("original_module") != std::string::npos ||
+          name.find("base_layer") != std::string::npos) {
+        continue;
+      }
+      if (ends_with(name, ".lora_A.weight")) {
+        const auto s = value["shape"].get<std::vector<Index>>();  // [r, in]
+        const std::string module = name.substr(0, name.size() - 14);
+        const auto b = header[key.substr(0, key.size() - 14) + ".lora_B.weight"]["shape"]
+                           .get<std::vector<Index>>();  // [out, r]
+        expected[module] = {Shape{s[1], s[0]}, Shape{b[1], b[0]}};
+      } else if (name.find("lora_") == std::string::npos) {
+        expected_saved.insert(name);
+      }
+    }
+    LoadOptions options;
+    options.check_finite = false;  // the NaN-filled file is checked elsewhere
+    const auto adapter = load_peft(dir, options);
+    REQUIRE(adapter->modules().size() == expected.size());
+    for (const auto& [module, shapes] : expected) {
+      INFO(module);
+      const auto* m = adapter->find(module);
+      REQUIRE(m != nullptr);
+      CHECK(m->a.shape == shapes.first);
+      CHECK(m->b.shape == shapes.second);
+      CHECK(m->rank == shapes.first.dims[1]);
+      CHECK(adapter->scale(*m) ==
+            static_cast<float>(alpha) / static_cast<float>(shapes.first.dims[1]));
+    }
+    std::set<std::string> saved;
+    for (const auto& [name, t] : adapter->saved()) saved.insert(name);
+    CHECK(saved == expected_saved);
+  }
+}
+
+TEST_CASE("PEFT: s * A * B equals s * (lora_B * lora_A)^T from the raw file for several modules",
+          "[io][peft][fixtures]") {
+  LORAKIT_REQUIRE_FIXTURES();
+  const std::pair<const char*, const char*> cases[] = {
+      {"gpt2-causal-fifo", "transformer.h.3.attn.c_attn"},  // Conv1D, fan_in_fan_out
+      {"flan-t5-small-qkv", "encoder.block.2.layer.0.SelfAttention.k"},
+      {"gptneox-opencalm-f16-r1", "gpt_neox.layers.7.attention.query_key_value"},  // F16, r=1
+      {"whisper-small-qv", "model.decoder.layers.5.self_attn.v_proj"},
+  };
+  for (const auto& [name, module] : cases) {
+    INFO(name << " " << module);
+    const auto dir = fixtures_dir() / "peft" / name;
+    const auto adapter = load_peft(dir);
+    const auto* m = adapter->find(module);
+    REQUIRE(m != nullptr);
+    const auto file = lorakit::io::SafetensorsFile::open(dir / "adapter_model.safetensors");
+    const auto& la = *file.find(std::string("base_model.model.") + module + ".lora_A.weight");
+    const auto& lb = *file.find(std::string("base_model.model.") + module + ".lora_B.weight");
+    const double s = static_cast<double>(adapter->scale(*m));
+    const Index in = m->in_features();
+    const Index out = m->out_features();
+    double worst = 0.0;
+    for (Index i = 0; i < in; i += 3) {
+      for (Index o = 0; o < out; o += 5) {
+        double got = 0.0;
+        double want = 0.0;
+        double mag = 0.0;
+        for (Index j = 0; j < m->rank; ++j) {
+          got += static_cast<double>(value(m->a, i, j)) * static_cast<double>(value(m->b, j, o));
+          const double p = static_cast<double>(stored(lb, o, j)) * static_cast<double>(stored(la, j, i));
+          want += p;
+          mag += std::abs(p);
+        }
+        worst = std::max(worst, std::abs(s * got - s * want) / (s * mag * 1e-12 + 1e-300));
+      }
+    }
+    CHECK(worst <= 1.0);
+  }
+}
+
+TEST_CASE("PEFT -> mlx-lm -> load gives the same delta; F16 storage round-trips bit for bit",
+          "[io][peft][mlx][fixtures]") {
+  LORAKIT_REQUIRE_FIXTURES();
+  TempDir tmp;
+  const auto peft = load_peft(fixtures_dir() / "peft/smollm2-135m-qv");
+  lorakit::io::save_mlx(*peft, tmp / "mlx");
+  const auto mlx = lorakit::io::load_mlx(tmp / "mlx");
+  REQUIRE(mlx->modules().size() == peft->modules().size());
+  for (const auto& [name, m] : peft->modules()) {
+    const auto* n = mlx->find(name);
+    REQUIRE(n != nullptr);
+    CHECK(mlx->scale(*n) == peft->scale(m));
+    CHECK(std::equal(m.a.bytes.begin(), m.a.bytes.end(), n->a.bytes.begin(), n->a.bytes.end()));
+    CHECK(std::equal(m.b.bytes.begin(), m.b.bytes.end(), n->b.bytes.begin(), n->b.bytes.end()));
+  }
+
+  LoadOptions keep;
+  keep.convert_to_f32 = false;
+  const auto f16 = load_peft(fixtures_dir() / "peft/gptneox-opencalm-f16-r1", keep);
+  lorakit::io::save_peft(*f16, tmp / "f16");
+  const auto again = load_peft(tmp / "f16", keep);
+  for (const auto& [name, m] : f16->modules()) {
+    const auto* n = again->find(name);
+    REQUIRE(n != nullptr);
+    CHECK(n->a.dtype == DType::f16);
+    CHECK(std::equal(m.a.bytes.begin(), m.a.bytes.end(), n->a.bytes.begin(), n->a.bytes.end()));
+    CHECK(std::equal(m.b.bytes.begin(), m.b.bytes.end(), n->b.bytes.begin(), n->b.bytes.end()));
+  }
+  // The raw file's lora_B bytes come back too: [out, r] with r = 1 is its own transpose layout.
+  const auto original = lorakit::io::SafetensorsFile::open(
+      fixtures_dir() / "peft/gptneox-opencalm-f16-r1/adapter_model.safetensors");
+  const auto copy = lorakit::io::SafetensorsFile::open(tmp / "f16/adapter_model.safetensors");
+  for (const auto& t : original.tensors()) {
+    const auto* c = copy.find(t.name);
+    REQUIRE(c != nullptr);
+    CHECK(c->shape == t.shape);
+    CHECK(std::equal(t.bytes.begin(), t.bytes.end(), c->bytes.begin(), c->bytes.end()));
   }
 }

@@ -156,6 +156,7 @@ TEST_CASE("safetensors: every malformed file is refused with a clear error",
       {"a name used twice", raw_safetensors("{" + ok_entry + "," + ok_entry + "}", 8),
        Errc::bad_format, "names 't' twice"},
   };
+  int per_tensor = 0;
   for (const Case& c : cases) {
     INFO(c.what);
     try {
@@ -166,8 +167,14 @@ TEST_CASE("safetensors: every malformed file is refused with a clear error",
       CHECK(e.code() == c.code);
       CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains(c.fragment));
       CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains("test.safetensors"));
+      if (!e.context().tensor.empty()) {  // a per-tensor problem names its tensor
+        CHECK_THAT(std::string(e.what()),
+                   Catch::Matchers::Contains("tensor '" + e.context().tensor + "'"));
+      }
+      per_tensor += e.context().tensor.empty() ? 0 : 1;
     }
   }
+  CHECK(per_tensor >= 14);  // every case after the header-level ones names a tensor
 }
 
 TEST_CASE("safetensors: every bad tensor of a file is listed in one error", "[io][safetensors]") {

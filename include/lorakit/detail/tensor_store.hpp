@@ -18,10 +18,10 @@
 
 namespace lorakit::detail {
 
-/// dst:(cols, rows) = transpose of src:(rows, cols), for elements of `size` bytes, in 32 x 32
-/// blocks so that both sides stay in cache.
-inline void transpose_blocked(const std::byte* src, Index rows, Index cols, std::size_t size,
-                              std::byte* dst) noexcept {
+/// dst:(cols, rows) = transpose of src:(rows, cols) for elements of type T, in 32 x 32 blocks
+/// so that both sides stay in cache. Bytes may be unaligned (copied through memcpy of one T).
+template <class T>
+void transpose_blocked(const std::byte* src, Index rows, Index cols, std::byte* dst) noexcept {
   constexpr Index kBlock = 32;
   for (Index i0 = 0; i0 < rows; i0 += kBlock) {
     const Index i1 = std::min(rows, i0 + kBlock);
@@ -29,11 +29,22 @@ inline void transpose_blocked(const std::byte* src, Index rows, Index cols, std:
       const Index j1 = std::min(cols, j0 + kBlock);
       for (Index i = i0; i < i1; ++i) {
         for (Index j = j0; j < j1; ++j) {
-          std::memcpy(dst + static_cast<std::size_t>(j * rows + i) * size,
-                      src + static_cast<std::size_t>(i * cols + j) * size, size);
+          std::memcpy(dst + static_cast<std::size_t>(j * rows + i) * sizeof(T),
+                      src + static_cast<std::size_t>(i * cols + j) * sizeof(T), sizeof(T));
         }
       }
     }
+  }
+}
+
+/// The transpose above for elements of `size` bytes (1, 2, 4 or 8).
+inline void transpose_blocked(const std::byte* src, Index rows, Index cols, std::size_t size,
+                              std::byte* dst) noexcept {
+  switch (size) {
+    case 1: return transpose_blocked<std::uint8_t>(src, rows, cols, dst);
+    case 2: return transpose_blocked<std::uint16_t>(src, rows, cols, dst);
+    case 4: return transpose_blocked<std::uint32_t>(src, rows, cols, dst);
+    default: return transpose_blocked<std::uint64_t>(src, rows, cols, dst);
   }
 }
 
