@@ -36,8 +36,8 @@ const char* const kTargets[] = {"self_attn.q_proj", "self_attn.k_proj", "self_at
 fs::path adapter_dir(lorakit::DType dtype) {
   static std::map<lorakit::DType, fs::path> made;
   if (auto it = made.find(dtype); it != made.end()) return it->second;
-  const fs::path root = fs::temp_directory_path() /
-                        ("lorakit-bench-io-" + std::string(lorakit::to_string(dtype)));
+  const fs::path root =
+      fs::temp_directory_path() / ("lorakit-bench-io-" + std::string(lorakit::to_string(dtype)));
   lorakit::detail::TensorStore store;
   std::vector<float> a(static_cast<std::size_t>(kDim * kRank));
   std::vector<float> b(static_cast<std::size_t>(kRank * kDim));
@@ -114,21 +114,30 @@ void BM_LoadMlx(benchmark::State& state, lorakit::DType dtype) {
 }  // namespace
 
 BENCHMARK_CAPTURE(BM_ReadRaw, peft_f32, lorakit::DType::f32, "peft/adapter_model.safetensors")
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_LoadPeft, f32, lorakit::DType::f32, true)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_ReadRaw, mlx_f32, lorakit::DType::f32, "mlx/adapters.safetensors")
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_LoadMlx, f32, lorakit::DType::f32)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_ReadRaw, peft_bf16, lorakit::DType::bf16, "peft/adapter_model.safetensors")
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_LoadPeft, bf16_kept, lorakit::DType::bf16, false)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_LoadPeft, bf16_to_f32, lorakit::DType::bf16, true)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_ReadRaw, mlx_bf16, lorakit::DType::bf16, "mlx/adapters.safetensors")
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_LoadMlx, bf16, lorakit::DType::bf16)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_MAIN();

@@ -20,8 +20,7 @@ TEST_CASE("load_adapter: PEFT, mlx-lm and GGUF are told apart by their contents"
   const auto f = fixtures_dir();
   CHECK(detect_format(f / "peft/smollm2-135m-qv") == AdapterFormat::peft);
   CHECK(detect_format(f / "mlx/mlx-qwen25-05b") == AdapterFormat::mlx);
-  CHECK(detect_format(f / "peft/smollm2-135m-qv/adapter_model.safetensors") ==
-        AdapterFormat::peft);
+  CHECK(detect_format(f / "peft/smollm2-135m-qv/adapter_model.safetensors") == AdapterFormat::peft);
   CHECK(detect_format(f / "gguf/smollm2-135m-qv/smollm2-135m-qv-f32.gguf") == AdapterFormat::gguf);
   CHECK(load_adapter(f / "peft/smollm2-135m-qv")->info().format == AdapterFormat::peft);
   CHECK(load_adapter(f / "mlx/mlx-qwen25-05b")->info().format == AdapterFormat::mlx);
@@ -45,7 +44,7 @@ TEST_CASE("load_adapter: a folder that is no adapter, or no folder at all, is re
     CHECK(e.code() == Errc::bad_format);
     CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains(tmp.path().string()));
   }
-  CHECK_THROWS_MATCHES(load_adapter(tmp / "absent"), Error,
-                       Catch::Matchers::Predicate<Error>(
-                           [](const Error& e) { return e.code() == Errc::io; }));
+  CHECK_THROWS_MATCHES(
+      load_adapter(tmp / "absent"), Error,
+      Catch::Matchers::Predicate<Error>([](const Error& e) { return e.code() == Errc::io; }));
 }

@@ -11,8 +11,8 @@
 
 #include "approx.hpp"
 #include "files.hpp"
-#include "random.hpp"
 #include "lorakit/lorakit.hpp"
+#include "random.hpp"
 
 using lorakit::Adapter;
 using lorakit::DType;
@@ -32,8 +32,8 @@ float stored(const lorakit::io::TensorEntry& t, Index i, Index j) {
   const Index cols = t.shape.dims[1];
   float v = 0.0f;
   const auto size = static_cast<std::size_t>(lorakit::size_of(t.dtype));
-  lorakit::io::decode_floats(t.dtype, t.bytes.data() + static_cast<std::size_t>(i * cols + j) * size,
-                             1, &v);
+  lorakit::io::decode_floats(t.dtype,
+                             t.bytes.data() + static_cast<std::size_t>(i * cols + j) * size, 1, &v);
   return v;
 }
 
@@ -79,13 +79,14 @@ void write_peft(const std::filesystem::path& dir, const std::string& config,
 std::vector<TensorValues> lora_pair(const std::string& module, Index in, Index out, Index r,
                                     std::uint32_t seed, DType dtype = DType::f32) {
   const std::string key = "base_model.model." + module;
-  return {{key + ".lora_A.weight", dtype, Shape{r, in},
-           values(static_cast<std::size_t>(r * in), seed)},
-          {key + ".lora_B.weight", dtype, Shape{out, r},
-           values(static_cast<std::size_t>(out * r), seed + 1)}};
+  return {
+      {key + ".lora_A.weight", dtype, Shape{r, in}, values(static_cast<std::size_t>(r * in), seed)},
+      {key + ".lora_B.weight", dtype, Shape{out, r},
+       values(static_cast<std::size_t>(out * r), seed + 1)}};
 }
 
-std::vector<TensorValues> operator+(std::vector<TensorValues> a, const std::vector<TensorValues>& b) {
+std::vector<TensorValues> operator+(std::vector<TensorValues> a,
+                                    const std::vector<TensorValues>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
 }
@@ -188,14 +189,22 @@ TEST_CASE("PEFT: every real adapter loads; the NaN one is reported unless the ch
   };
   const Expect expects[] = {
       {"bert-qv-seqcls", 24, "bert.encoder.layer.0.attention.self.query", {768, 8}, {8, 768}},
-      {"distilbert-seqcls", 12, "distilbert.transformer.layer.0.attention.q_lin", {768, 8}, {8, 768}},
+      {"distilbert-seqcls",
+       12,
+       "distilbert.transformer.layer.0.attention.q_lin",
+       {768, 8},
+       {8, 768}},
       {"distilbert-lora-on-classifier", 1, "classifier", {768, 8}, {8, 6}},
       {"flan-t5-small-qkv", 72, "decoder.block.7.layer.1.EncDecAttention.v", {512, 8}, {8, 384}},
       {"gpt2-causal-fifo", 36, "transformer.h.0.attn.c_attn", {768, 8}, {8, 2304}},
       {"gpt2-double-prefix", 36, "transformer.h.11.mlp.c_proj", {3072, 8}, {8, 768}},
       {"gpt2-tiny-causal", 6, "transformer.h.1.mlp.c_proj", {8, 4}, {4, 2}},
       {"gptneo-125m-qv", 24, "transformer.h.0.attn.attention.q_proj", {768, 8}, {8, 768}},
-      {"gptneox-opencalm-f16-r1", 24, "gpt_neox.layers.0.attention.query_key_value", {2048, 1}, {1, 6144}},
+      {"gptneox-opencalm-f16-r1",
+       24,
+       "gpt_neox.layers.0.attention.query_key_value",
+       {2048, 1},
+       {1, 6144}},
       {"llama32-1b-qv", 32, "model.layers.3.self_attn.q_proj", {2048, 8}, {8, 2048}},
       {"smollm2-135m-qv", 60, "model.layers.0.self_attn.v_proj", {576, 8}, {8, 192}},
       {"whisper-small-qv", 72, "model.decoder.layers.0.encoder_attn.q_proj", {768, 8}, {8, 768}},
@@ -215,8 +224,9 @@ TEST_CASE("PEFT: every real adapter loads; the NaN one is reported unless the ch
   const Error nan = load_error(gemma);
   CHECK(nan.code() == Errc::non_finite);
   CHECK(nan.problems().size() == 72);  // every tensor, each named
-  CHECK_THAT(std::string(nan.what()),
-             Catch::Matchers::Contains("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"));
+  CHECK_THAT(
+      std::string(nan.what()),
+      Catch::Matchers::Contains("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"));
   LoadOptions lenient;
   lenient.check_finite = false;
   CHECK(load_peft(gemma, lenient)->modules().size() == 36);
@@ -405,7 +415,8 @@ nlohmann::json read_header(const std::filesystem::path& file) {
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
@@ -491,7 +502,8 @@ TEST_CASE("PEFT: s * A * B equals s * (lora_B * lora_A)^T from the raw file for 
         double mag = 0.0;
         for (Index j = 0; j < m->rank; ++j) {
           got += static_cast<double>(value(m->a, i, j)) * static_cast<double>(value(m->b, j, o));
-          const double p = static_cast<double>(stored(lb, o, j)) * static_cast<double>(stored(la, j, i));
+          const double p =
+              static_cast<double>(stored(lb, o, j)) * static_cast<double>(stored(la, j, i));
           want += p;
           mag += std::abs(p);
         }

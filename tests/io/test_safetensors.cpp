@@ -42,10 +42,10 @@ TEST_CASE("safetensors: written tensors read back with their names, dtypes, shap
       {"m.count", DType::i64, Shape{1}, i64},
       {"e.empty", DType::f32, Shape{0, 3}, {}},
   };
-  const auto bytes = lorakit::io::serialize_safetensors(in, std::map<std::string, std::string>{
-                                                                {"format", "pt"}});
-  CHECK(bytes == lorakit::io::serialize_safetensors(in, std::map<std::string, std::string>{
-                                                            {"format", "pt"}}));  // deterministic
+  const auto bytes =
+      lorakit::io::serialize_safetensors(in, std::map<std::string, std::string>{{"format", "pt"}});
+  CHECK(bytes == lorakit::io::serialize_safetensors(
+                     in, std::map<std::string, std::string>{{"format", "pt"}}));  // deterministic
   std::uint64_t header = 0;
   std::memcpy(&header, bytes.data(), 8);
   CHECK(header % 8 == 0);
@@ -88,8 +88,7 @@ TEST_CASE("safetensors: a header whose length is not a multiple of 8 and null me
   CHECK(file.data_offset() == 8 + header.size());
 }
 
-TEST_CASE("safetensors: every malformed file is refused with a clear error",
-          "[io][safetensors]") {
+TEST_CASE("safetensors: every malformed file is refused with a clear error", "[io][safetensors]") {
   struct Case {
     const char* what;
     std::vector<std::byte> bytes;
@@ -105,8 +104,7 @@ TEST_CASE("safetensors: every malformed file is refused with a clear error",
        "runs past the end"},
       {"header not an object", raw_safetensors("[1,2]", 0), Errc::bad_format, "start with '{'"},
       {"invalid JSON", raw_safetensors("{\"t\":", 0), Errc::bad_format, "not valid JSON"},
-      {"entry not an object", raw_safetensors(R"({"t":3})", 0), Errc::bad_format,
-       "not an object"},
+      {"entry not an object", raw_safetensors(R"({"t":3})", 0), Errc::bad_format, "not an object"},
       {"missing dtype", raw_safetensors(R"({"t":{"shape":[1],"data_offsets":[0,4]}})", 4),
        Errc::bad_format, "'dtype'"},
       {"unknown dtype",

@@ -4,6 +4,7 @@
 // from values, and the shared fixtures folder.
 #pragma once
 
+#include <unistd.h>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdint>
@@ -11,9 +12,8 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <string>
 #include <optional>
-#include <unistd.h>
+#include <string>
 #include <vector>
 
 #include "lorakit/core/dtype.hpp"
@@ -49,7 +49,8 @@ class TempDir {
 
 inline void write_bytes(const std::filesystem::path& path, const std::vector<std::byte>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 inline void write_text(const std::filesystem::path& path, const std::string& text) {
@@ -113,11 +114,11 @@ inline std::filesystem::path fixtures_dir() {
 }  // namespace lorakit::test
 
 /// Skips the current test (with a message) when the shared fixtures are absent.
-#define LORAKIT_REQUIRE_FIXTURES()                                                            \
-  do {                                                                                        \
-    if (lorakit::test::fixtures_dir().empty()) {                                              \
-      WARN("skipped: shared fixtures not found at " LORAKIT_FIXTURES_DIR                      \
-           " (configure with -DLORAKIT_FIXTURES_DIR=...)");                                   \
-      return;                                                                                 \
-    }                                                                                         \
+#define LORAKIT_REQUIRE_FIXTURES()                                       \
+  do {                                                                   \
+    if (lorakit::test::fixtures_dir().empty()) {                         \
+      WARN("skipped: shared fixtures not found at " LORAKIT_FIXTURES_DIR \
+           " (configure with -DLORAKIT_FIXTURES_DIR=...)");              \
+      return;                                                            \
+    }                                                                    \
   } while (false)

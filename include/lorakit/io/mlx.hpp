@@ -40,10 +40,9 @@ inline std::shared_ptr<const Adapter> load_mlx(const std::filesystem::path& dir,
   if (info.name.empty()) info.name = dir.parent_path().filename().string();
   info.base_model = config.string(j, "model").value_or("");
   info.scaling = Scaling::direct;
-  const std::string fine_tune = config.string(j, "fine_tune_type")
-                                    .value_or(config.boolean(j, "use_dora").value_or(false)
-                                                  ? "dora"
-                                                  : "lora");
+  const std::string fine_tune =
+      config.string(j, "fine_tune_type")
+          .value_or(config.boolean(j, "use_dora").value_or(false) ? "dora" : "lora");
   if (fine_tune != "lora" && fine_tune != "dora") {
     throw Error(Errc::unsupported, ErrorContext{.file = config.file()},
                 "fine_tune_type '" + fine_tune + "' is not an adapter (lora or dora)");
@@ -99,10 +98,10 @@ inline std::shared_ptr<const Adapter> load_mlx(const std::filesystem::path& dir,
     bool ok = true;
     for (const TensorEntry* t : {f.a, f.b}) {
       if (t->shape.rank() != 2) {
-        problems.add(Errc::shape_mismatch,
-                     ErrorContext{.file = path, .tensor = t->name, .module = module,
-                                  .actual = t->shape},
-                     "a LoRA matrix must have 2 dimensions");
+        problems.add(
+            Errc::shape_mismatch,
+            ErrorContext{.file = path, .tensor = t->name, .module = module, .actual = t->shape},
+            "a LoRA matrix must have 2 dimensions");
         ok = false;
       } else if (!is_float_dtype(t->dtype)) {
         problems.add(Errc::unsupported_dtype,
@@ -122,16 +121,22 @@ inline std::shared_ptr<const Adapter> load_mlx(const std::filesystem::path& dir,
     const Index r = f.a->shape.dims[1];
     if (f.b->shape.dims[0] != r) {
       problems.add(Errc::shape_mismatch,
-                   ErrorContext{.file = path, .tensor = f.b->name, .module = module,
-                                .slot = "lora_b", .expected = Shape{r, f.b->shape.dims[1]},
+                   ErrorContext{.file = path,
+                                .tensor = f.b->name,
+                                .module = module,
+                                .slot = "lora_b",
+                                .expected = Shape{r, f.b->shape.dims[1]},
                                 .actual = f.b->shape},
                    "rank of lora_b disagrees with lora_a");
       continue;
     }
     if (r != info.rank) {
       problems.add(Errc::shape_mismatch,
-                   ErrorContext{.file = path, .tensor = f.a->name, .module = module,
-                                .slot = "lora_a", .expected = Shape{f.a->shape.dims[0], info.rank},
+                   ErrorContext{.file = path,
+                                .tensor = f.a->name,
+                                .module = module,
+                                .slot = "lora_a",
+                                .expected = Shape{f.a->shape.dims[0], info.rank},
                                 .actual = f.a->shape},
                    "rank disagrees with lora_parameters.rank");
       continue;
@@ -144,13 +149,17 @@ inline std::shared_ptr<const Adapter> load_mlx(const std::filesystem::path& dir,
     if (f.m != nullptr) {
       if (f.m->elements() != f.b->shape.dims[1] || !is_float_dtype(f.m->dtype)) {
         problems.add(Errc::shape_mismatch,
-                     ErrorContext{.file = path, .tensor = f.m->name, .module = module, .slot = "m",
-                                  .expected = Shape{f.b->shape.dims[1]}, .actual = f.m->shape},
+                     ErrorContext{.file = path,
+                                  .tensor = f.m->name,
+                                  .module = module,
+                                  .slot = "m",
+                                  .expected = Shape{f.b->shape.dims[1]},
+                                  .actual = f.m->shape},
                      "DoRA magnitude must be one float per output");
         continue;
       }
-      m.magnitude = store.make(f.m->dtype, 1, f.b->shape.dims[1], f.m->bytes, false,
-                               options.convert_to_f32);
+      m.magnitude =
+          store.make(f.m->dtype, 1, f.b->shape.dims[1], f.m->bytes, false, options.convert_to_f32);
     }
     modules.emplace(module, std::move(m));
   }
@@ -189,8 +198,8 @@ inline void save_mlx(const Adapter& adapter, const std::filesystem::path& dir) {
   for (const auto& [module, m] : adapter.modules()) {
     if (m.rank != first.rank) {
       throw Error(Errc::unsupported, ErrorContext{.file = dir.string(), .module = module},
-                  "mlx-lm adapters have one rank; this module has rank " +
-                      std::to_string(m.rank) + ", the first " + std::to_string(first.rank));
+                  "mlx-lm adapters have one rank; this module has rank " + std::to_string(m.rank) +
+                      ", the first " + std::to_string(first.rank));
     }
     auto copy = [&](const AdapterTensor& t) {
       buffers.emplace_back(t.bytes.begin(), t.bytes.end());
@@ -209,15 +218,16 @@ inline void save_mlx(const Adapter& adapter, const std::filesystem::path& dir) {
       tensors.push_back({module + ".lora_b", DType::f32, m.b.shape, buffers.back()});
     }
     if (m.magnitude) {
-      tensors.push_back({module + ".m", m.magnitude->dtype, Shape{m.out_features()},
-                         copy(*m.magnitude)});
+      tensors.push_back(
+          {module + ".m", m.magnitude->dtype, Shape{m.out_features()}, copy(*m.magnitude)});
     }
     // Relative key (after "layers.N.") and the layer index, for lora_parameters.keys/num_layers.
     const std::size_t at = module.find("layers.");
     if (at != std::string::npos) {
       const std::size_t num = at + 7;
       std::size_t end = num;
-      while (end < module.size() && std::isdigit(static_cast<unsigned char>(module[end])) != 0) ++end;
+      while (end < module.size() && std::isdigit(static_cast<unsigned char>(module[end])) != 0)
+        ++end;
       if (end > num && end < module.size() && module[end] == '.') {
         layers.insert(std::stoi(module.substr(num, end - num)));
         keys.insert(module.substr(end + 1));
@@ -228,7 +238,8 @@ inline void save_mlx(const Adapter& adapter, const std::filesystem::path& dir) {
   }
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) throw Error(Errc::io, ErrorContext{.file = dir.string()}, "cannot create: " + ec.message());
+  if (ec)
+    throw Error(Errc::io, ErrorContext{.file = dir.string()}, "cannot create: " + ec.message());
   write_safetensors(dir / "adapters.safetensors", std::move(tensors));
 
   nlohmann::ordered_json c;

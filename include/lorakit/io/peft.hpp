@@ -27,10 +27,10 @@ namespace lorakit::io {
 
 /// Options for loading an adapter from a file.
 struct LoadOptions {
-  std::string name;          ///< the adapter's name; empty: the directory's name
+  std::string name;            ///< the adapter's name; empty: the directory's name
   bool convert_to_f32 = true;  ///< false: keep F16/BF16 tensors as stored
-  bool check_finite = true;  ///< report NaN / infinite weights as Errc::non_finite
-  ReadLimits limits;         ///< bounds on what the file may ask for
+  bool check_finite = true;    ///< report NaN / infinite weights as Errc::non_finite
+  ReadLimits limits;           ///< bounds on what the file may ask for
 };
 
 namespace detail_peft {
@@ -128,8 +128,7 @@ inline KeyParse classify(std::string_view key, bool keep_biases) {
 /// module name matches the regex (.*\.)?(K) in full.
 inline const nlohmann::ordered_json* pattern_value(const nlohmann::ordered_json* patterns,
                                                    const std::string& module,
-                                                   const std::string& file,
-                                                   const char* field) {
+                                                   const std::string& file, const char* field) {
   if (patterns == nullptr) return nullptr;
   for (const auto& [key, value] : patterns->items()) {
     try {
@@ -181,8 +180,8 @@ inline std::shared_ptr<const Adapter> load_peft(const std::filesystem::path& dir
   info.alpha = static_cast<float>(config.number(j, "lora_alpha").value_or(8.0));
   info.scaling = config.boolean(j, "use_rslora").value_or(false) ? Scaling::alpha_over_sqrt_rank
                                                                  : Scaling::alpha_over_rank;
-  info.variant = config.boolean(j, "use_dora").value_or(false) ? VariantKind::dora
-                                                               : VariantKind::lora;
+  info.variant =
+      config.boolean(j, "use_dora").value_or(false) ? VariantKind::dora : VariantKind::lora;
   if (const auto* t = config.find("target_modules")) {
     if (t->is_string()) {
       info.target.regex = t->get<std::string>();
@@ -282,10 +281,10 @@ inline std::shared_ptr<const Adapter> load_peft(const std::filesystem::path& dir
     bool ok = true;
     for (const TensorEntry* t : {f.a, f.b}) {
       if (t->shape.rank() != 2) {
-        problems.add(Errc::shape_mismatch,
-                     ErrorContext{.file = path, .tensor = t->name, .module = module,
-                                  .actual = t->shape},
-                     "a LoRA matrix must have 2 dimensions");
+        problems.add(
+            Errc::shape_mismatch,
+            ErrorContext{.file = path, .tensor = t->name, .module = module, .actual = t->shape},
+            "a LoRA matrix must have 2 dimensions");
         ok = false;
       }
     }
@@ -295,16 +294,19 @@ inline std::shared_ptr<const Adapter> load_peft(const std::filesystem::path& dir
     // PEFT: lora_A [r, in], lora_B [out, r] (lora_embedding_A [r, vocab], _B [dim, r]).
     const Index rank_a = f.a->shape.dims[0];
     const Index rank_b = f.b->shape.dims[1];
-    const nlohmann::ordered_json* rv = pattern_value(rank_pattern, module, config.file(),
-                                                     "rank_pattern");
-    const nlohmann::ordered_json* av = pattern_value(alpha_pattern, module, config.file(),
-                                                     "alpha_pattern");
-    if (rv != nullptr && !rv->is_number_integer()) config.fail("rank_pattern", "values must be integers");
+    const nlohmann::ordered_json* rv =
+        pattern_value(rank_pattern, module, config.file(), "rank_pattern");
+    const nlohmann::ordered_json* av =
+        pattern_value(alpha_pattern, module, config.file(), "alpha_pattern");
+    if (rv != nullptr && !rv->is_number_integer())
+      config.fail("rank_pattern", "values must be integers");
     if (av != nullptr && !av->is_number()) config.fail("alpha_pattern", "values must be numbers");
     const Index rank = rv != nullptr ? rv->get<Index>() : info.rank;
     if (rank_b != rank_a) {
       problems.add(Errc::shape_mismatch,
-                   ErrorContext{.file = path, .tensor = f.b->name, .module = module,
+                   ErrorContext{.file = path,
+                                .tensor = f.b->name,
+                                .module = module,
                                 .slot = "lora_B",
                                 .expected = Shape{f.b->shape.dims[0], rank_a},
                                 .actual = f.b->shape},
@@ -313,7 +315,9 @@ inline std::shared_ptr<const Adapter> load_peft(const std::filesystem::path& dir
     }
     if (rank_a != rank) {
       problems.add(Errc::shape_mismatch,
-                   ErrorContext{.file = path, .tensor = f.a->name, .module = module,
+                   ErrorContext{.file = path,
+                                .tensor = f.a->name,
+                                .module = module,
                                 .slot = "lora_A",
                                 .expected = Shape{rank, f.a->shape.dims[1]},
                                 .actual = f.a->shape},
@@ -333,8 +337,11 @@ inline std::shared_ptr<const Adapter> load_peft(const std::filesystem::path& dir
       const Index out = f.b->shape.dims[0];
       if (f.magnitude->elements() != out) {
         problems.add(Errc::shape_mismatch,
-                     ErrorContext{.file = path, .tensor = f.magnitude->name, .module = module,
-                                  .slot = "lora_magnitude_vector", .expected = Shape{out},
+                     ErrorContext{.file = path,
+                                  .tensor = f.magnitude->name,
+                                  .module = module,
+                                  .slot = "lora_magnitude_vector",
+                                  .expected = Shape{out},
                                   .actual = f.magnitude->shape},
                      "DoRA magnitude must have one value per output");
       } else if (check_values(*f.magnitude, module)) {
@@ -403,7 +410,8 @@ inline void save_peft(const Adapter& adapter, const std::filesystem::path& dir) 
   using namespace detail_peft;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) throw Error(Errc::io, ErrorContext{.file = dir.string()}, "cannot create: " + ec.message());
+  if (ec)
+    throw Error(Errc::io, ErrorContext{.file = dir.string()}, "cannot create: " + ec.message());
   const AdapterInfo& info = adapter.info();
   const bool direct = info.scaling == Scaling::direct;
   auto alpha_of = [&](Index rank, float alpha) {
@@ -427,7 +435,8 @@ inline void save_peft(const Adapter& adapter, const std::filesystem::path& dir) 
         true);
     add(key + (emb ? ".lora_embedding_B" : ".lora_B.weight"), m.b, Shape{m.out_features(), m.rank},
         true);
-    if (m.magnitude) add(key + ".lora_magnitude_vector", *m.magnitude, Shape{m.out_features()}, false);
+    if (m.magnitude)
+      add(key + ".lora_magnitude_vector", *m.magnitude, Shape{m.out_features()}, false);
     if (m.rank != info.rank) rank_pattern[exact_pattern(module)] = m.rank;
     const float alpha = alpha_of(m.rank, m.alpha);
     if (alpha != default_alpha) alpha_pattern[exact_pattern(module)] = alpha;
@@ -459,8 +468,9 @@ inline void save_peft(const Adapter& adapter, const std::filesystem::path& dir) 
   c["modules_to_save"] = info.modules_to_save.empty()
                              ? nlohmann::ordered_json(nullptr)
                              : nlohmann::ordered_json(info.modules_to_save);
-  c["layers_to_transform"] = info.target.layers.empty() ? nlohmann::ordered_json(nullptr)
-                                                        : nlohmann::ordered_json(info.target.layers);
+  c["layers_to_transform"] = info.target.layers.empty()
+                                 ? nlohmann::ordered_json(nullptr)
+                                 : nlohmann::ordered_json(info.target.layers);
   c["layers_pattern"] = info.target.layers_pattern.empty()
                             ? nlohmann::ordered_json(nullptr)
                             : nlohmann::ordered_json(info.target.layers_pattern);

@@ -38,7 +38,7 @@ static_assert(std::endian::native == std::endian::little,
 struct ReadLimits {
   std::uint64_t max_header_bytes = 100'000'000;  ///< the cap of the reference implementation
   std::size_t max_tensors = 1'000'000;
-  std::size_t max_rank = 8;               ///< dimensions per tensor
+  std::size_t max_rank = 8;                      ///< dimensions per tensor
   std::int64_t max_dim = std::int64_t{1} << 40;  ///< elements along one dimension
 };
 
@@ -60,10 +60,9 @@ struct TensorEntry {
 
 /// Parses a dtype name ("F32", "BF16", ...); nullopt when unknown.
 [[nodiscard]] inline std::optional<DType> parse_dtype(std::string_view s) noexcept {
-  constexpr DType all[] = {DType::f32,  DType::f16, DType::bf16, DType::f64,     DType::i8,
-                           DType::u8,   DType::i16, DType::u16,  DType::i32,     DType::u32,
-                           DType::i64,  DType::u64, DType::boolean, DType::f8_e5m2,
-                           DType::f8_e4m3};
+  constexpr DType all[] = {DType::f32, DType::f16, DType::bf16,    DType::f64,     DType::i8,
+                           DType::u8,  DType::i16, DType::u16,     DType::i32,     DType::u32,
+                           DType::i64, DType::u64, DType::boolean, DType::f8_e5m2, DType::f8_e4m3};
   for (DType d : all) {
     if (to_string(d) == s) return d;
   }
@@ -146,9 +145,8 @@ class SafetensorsFile {
       j = nlohmann::json::parse(
           header.begin(), header.end(),
           [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-            if (depth == 1 && event == nlohmann::json::parse_event_t::key &&
-                parsed.is_string() && !seen.insert(parsed.get<std::string>()).second &&
-                duplicate.empty()) {
+            if (depth == 1 && event == nlohmann::json::parse_event_t::key && parsed.is_string() &&
+                !seen.insert(parsed.get<std::string>()).second && duplicate.empty()) {
               duplicate = parsed.get<std::string>();
             }
             return true;
@@ -348,12 +346,14 @@ struct TensorToWrite {
 
 /// Writes serialize_safetensors(tensors, metadata) to `path`.
 /// @throws lorakit::Error (Errc::io) naming the file when it cannot be written.
-inline void write_safetensors(const std::filesystem::path& path, std::vector<TensorToWrite> tensors,
-                              const std::optional<std::map<std::string, std::string>>& metadata =
-                                  std::nullopt) {
+inline void write_safetensors(
+    const std::filesystem::path& path, std::vector<TensorToWrite> tensors,
+    const std::optional<std::map<std::string, std::string>>& metadata = std::nullopt) {
   const std::vector<std::byte> bytes = serialize_safetensors(std::move(tensors), metadata);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (out) out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (out)
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
   if (!out) throw Error(Errc::io, ErrorContext{.file = path.string()}, "cannot write");
 }
 

@@ -6,10 +6,20 @@
 #include "lorakit/config.hpp"
 #include "lorakit/kernels/scalar.hpp"
 
+#ifndef LORAKIT_FORCE_SCALAR
+#include "lorakit/kernels/simd.hpp"
+#endif
+
 namespace lorakit {
 
-/// The kernel LoRALinear uses by default. Today this is the scalar oracle; the SIMD kernel
-/// (kernels/simd.hpp) takes its place when it lands, and LORAKIT_FORCE_SCALAR keeps the oracle.
+/// The kernel LoRALinear uses by default: SimdKernel on the widest architecture the
+/// translation unit's compiler flags allow (xsimd::default_arch), or the scalar oracle when
+/// LORAKIT_FORCE_SCALAR is defined. Being an alias of a class template specialised on the
+/// architecture, translation units built with different -m flags name different types.
+#ifdef LORAKIT_FORCE_SCALAR
 using DefaultKernel = kernels::ScalarKernel;
+#else
+using DefaultKernel = kernels::SimdKernel<xsimd::default_arch>;
+#endif
 
 }  // namespace lorakit

@@ -91,8 +91,8 @@ struct TargetRule {
 
 /// Everything about an adapter except its tensors.
 struct AdapterInfo {
-  std::string name;        ///< the name it is attached under by default
-  std::string source;      ///< the directory or file it was loaded from
+  std::string name;    ///< the name it is attached under by default
+  std::string source;  ///< the directory or file it was loaded from
   AdapterFormat format = AdapterFormat::memory;
   std::string base_model;  ///< base_model_name_or_path (or mlx-lm's model), may be empty
   Index rank = 0;          ///< default rank (modules may differ: rank_pattern)

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: MIT
+// SPDX-FileCopyrightText: 2026 The lorakit authors
+// SimdKernel<Arch>: the low-rank products with xsimd batches, register-blocked over rows.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+#include <string_view>
+#include <xsimd/xsimd.hpp>
+
+#include "lorakit/config.hpp"
+#include "lorakit/core/types.hpp"
+
+namespace lorakit::kernels {
+
+/// The low-rank path on SIMD registers of `Arch` (an xsimd architecture tag; the default is
+/// what the compiler flags allow). Single-threaded and reentrant; `project_rows` /
+/// `expand_rows` let a host split rows across its own threads.
+///
+/// Blocking: kRows rows of x (or y) share every load of A (or B); each row keeps up to kVecs
+/// batches of accumulators in registers. A row of fewer than a batch of columns is loaded with
+/// a full-width load when that stays inside the matrix (the extra lanes are computed and thrown
+/// away), else through a zero-padded copy on the stack; partial stores always go through the
+/// stack, so nothing outside the caller's views is read past the matrix or written.
+template <class Arch = xsimd::default_arch>
+struct SimdKernel {
+  using Batch = xsimd::batch<float, Arch>;
+  static constexpr Index kLanes = static_cast<Index>(Batch::size);
+  static constexpr Index kRows = 4;
+  static constexpr Index kVecs = kLanes >= 16 ? 4 : 2;  // fits 32 (AVX-512) or 16 registers
+
+  static constexpr std::string_view name = Arch::name();
+
+  /// x:(n,in) * a:(in,r) -> t:(n,r).
+  static void project(ConstMatrixView x, ConstMatrixView a, MatrixView t) noexcept {
+    project_rows(x, a, t, 0, x.rows());
+  }
+
+  /// y:(n,out) += s * t:(n,r) * b:(r,out).
+  static void expand(ConstMatrixView t, ConstMatrixView b, float s, MatrixView y) noexcept {
+    expand_rows(t, b, s, y, 0, t.rows());
+  }
+
+  /// project() on rows [first, first + count) of x and t only.
+  static void project_rows(ConstMatrixView x, ConstMatrixView a, MatrixView t, Index first,
+                           Index count) noexcept {
+    LORAKIT_ASSERT(x.cols() == a.rows() && t.rows() == x.rows() && t.cols() == a.cols());
+    LORAKIT_ASSERT(first >= 0 && count >= 0 && first + count <= x.rows());
+    const Index r = a.cols();
+    if (count == 0 || r == 0) return;
+    const Panel panel{a.data(), a.rows(), r, a.outerStride()};
+    for (Index c0 = 0; c0 < r; c0 += kVecs * kLanes) {
+      const Index width = std::min(kVecs * kLanes, r - c0);
+      for (Index i = first; i < first + count; i += kRows) {
+        const Index rows = std::min(kRows, first + count - i);
+        project_block(x, panel, t, i, rows, c0, width);
+      }
+    }
+  }
+
+  /// expand() on rows [first, first + count) of t and y only.
+  static void expand_rows(ConstMatrixView t, ConstMatrixView b, float s, MatrixView y, Index first,
+                          Index count) noexcept {
+    LORAKIT_ASSERT(t.cols() == b.rows() && y.rows() == t.rows() && y.cols() == b.cols());
+    LORAKIT_ASSERT(first >= 0 && count >= 0 && first + count <= t.rows());
+    const Index out = b.cols();
+    if (count == 0 || out == 0) return;
+    const Panel panel{b.data(), b.rows(), out, b.outerStride()};
+    // Out-chunk outer: the [r, chunk] panel of B stays in L1 while every row block uses it.
+    for (Index c0 = 0; c0 < out; c0 += kVecs * kLanes) {
+      const Index width = std::min(kVecs * kLanes, out - c0);
+      for (Index i = first; i < first + count; i += kRows) {
+        const Index rows = std::min(kRows, first + count - i);
+        expand_block(t, panel, s, y, i, rows, c0, width);
+      }
+    }
+  }
+
+ private:
+  // A row-major matrix being streamed: rows of `cols` floats, `stride` apart.
+  struct Panel {
+    const float* data;
+    Index rows;
+    Index cols;
+    Index stride;
+    // The batch at row k, columns [c, c + n) (n <= kLanes); lanes past n are unspecified.
+    [[nodiscard]] Batch load(Index k, Index c, Index n) const noexcept {
+      const float* p = data + k * stride + c;
+      const float* last = data + (rows - 1) * stride + cols;  // one past the last element
+      if (n == kLanes || p + kLanes <= last) return Batch::load_unaligned(p);
+      alignas(64) float tmp[Batch::size] = {};
+      std::memcpy(tmp, p, static_cast<std::size_t>(n) * sizeof(float));
+      return Batch::load_aligned(tmp);
+    }
+  };
+
+  static void store_partial(float* dst, const Batch& v, Index n) noexcept {
+    if (n == kLanes) {
+      v.store_unaligned(dst);
+      return;
+    }
+    alignas(64) float tmp[Batch::size];
+    v.store_aligned(tmp);
+    std::memcpy(dst, tmp, static_cast<std::size_t>(n) * sizeof(float));
+  }
+
+  static Batch load_partial(const float* src, Index n) noexcept {
+    if (n == kLanes) return Batch::load_unaligned(src);
+    alignas(64) float tmp[Batch::size] = {};
+    std::memcpy(tmp, src, static_cast<std::size_t>(n) * sizeof(float));
+    return Batch::load_aligned(tmp);
+  }
+
+  // t[i..i+rows, c0..c0+width) = x[i..i+rows, :] * a[:, c0..c0+width)
+  static void project_block(ConstMatrixView x, const Panel& a, MatrixView t, Index i, Index rows,
+                            Index c0, Index width) noexcept {
+    const Index vecs = (width + kLanes - 1) / kLanes;
+    dispatch(rows, vecs, [&]<Index R, Index V>() { project_micro<R, V>(x, a, t, i, c0, width); });
+  }
+
+  static void expand_block(ConstMatrixView t, const Panel& b, float s, MatrixView y, Index i,
+                           Index rows, Index c0, Index width) noexcept {
+    const Index vecs = (width + kLanes - 1) / kLanes;
+    dispatch(rows, vecs, [&]<Index R, Index V>() { expand_micro<R, V>(t, b, s, y, i, c0, width); });
+  }
+
+  // Calls f.template operator()<R, V>() for runtime rows in [1, kRows], vecs in [1, kVecs].
+  template <class F>
+  static void dispatch(Index rows, Index vecs, F&& f) noexcept {
+    auto by_vecs = [&]<Index R>() {
+      if constexpr (kVecs >= 4) {
+        if (vecs == 4) return f.template operator()<R, 4>();
+        if (vecs == 3) return f.template operator()<R, 3>();
+      }
+      if (vecs == 2) return f.template operator()<R, 2>();
+      return f.template operator()<R, 1>();
+    };
+    switch (rows) {
+      case 4: return by_vecs.template operator()<4>();
+      case 3: return by_vecs.template operator()<3>();
+      case 2: return by_vecs.template operator()<2>();
+      default: return by_vecs.template operator()<1>();
+    }
+  }
+
+  template <Index R, Index V>
+  static void project_micro(ConstMatrixView x, const Panel& a, MatrixView t, Index i, Index c0,
+                            Index width) noexcept {
+    Batch acc[static_cast<std::size_t>(R)][static_cast<std::size_t>(V)];
+    for (Index q = 0; q < R; ++q) {
+      for (Index v = 0; v < V; ++v) acc[q][v] = Batch(0.0f);
+    }
+    const float* xr[static_cast<std::size_t>(R)];
+    for (Index q = 0; q < R; ++q) xr[q] = x.data() + (i + q) * x.outerStride();
+    const Index in = x.cols();
+    const Index tail = width - (V - 1) * kLanes;  // lanes used in the last batch
+    for (Index k = 0; k < in; ++k) {
+      Batch av[static_cast<std::size_t>(V)];
+      for (Index v = 0; v < V; ++v) av[v] = a.load(k, c0 + v * kLanes, v + 1 < V ? kLanes : tail);
+      for (Index q = 0; q < R; ++q) {
+        const Batch xb(xr[q][k]);
+        for (Index v = 0; v < V; ++v) acc[q][v] = xsimd::fma(xb, av[v], acc[q][v]);
+      }
+    }
+    for (Index q = 0; q < R; ++q) {
+      float* tr = t.data() + (i + q) * t.outerStride() + c0;
+      for (Index v = 0; v < V; ++v) {
+        store_partial(tr + v * kLanes, acc[q][v], v + 1 < V ? kLanes : tail);
+      }
+    }
+  }
+
+  template <Index R, Index V>
+  static void expand_micro(ConstMatrixView t, const Panel& b, float s, MatrixView y, Index i,
+                           Index c0, Index width) noexcept {
+    Batch acc[static_cast<std::size_t>(R)][static_cast<std::size_t>(V)];
+    for (Index q = 0; q < R; ++q) {
+      for (Index v = 0; v < V; ++v) acc[q][v] = Batch(0.0f);
+    }
+    const float* tr[static_cast<std::size_t>(R)];
+    for (Index q = 0; q < R; ++q) tr[q] = t.data() + (i + q) * t.outerStride();
+    const Index r = t.cols();
+    const Index tail = width - (V - 1) * kLanes;
+    for (Index j = 0; j < r; ++j) {
+      Batch bv[static_cast<std::size_t>(V)];
+      for (Index v = 0; v < V; ++v) bv[v] = b.load(j, c0 + v * kLanes, v + 1 < V ? kLanes : tail);
+      for (Index q = 0; q < R; ++q) {
+        const Batch tb(tr[q][j]);
+        for (Index v = 0; v < V; ++v) acc[q][v] = xsimd::fma(tb, bv[v], acc[q][v]);
+      }
+    }
+    // One pass over y: y += s * acc.
+    const Batch sb(s);
+    for (Index q = 0; q < R; ++q) {
+      float* yr = y.data() + (i + q) * y.outerStride() + c0;
+      for (Index v = 0; v < V; ++v) {
+        const Index n = v + 1 < V ? kLanes : tail;
+        store_partial(yr + v * kLanes, xsimd::fma(sb, acc[q][v], load_partial(yr + v * kLanes, n)),
+                      n);
+      }
+    }
+  }
+};
+
+}  // namespace lorakit::kernels
