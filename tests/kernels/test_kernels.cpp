@@ -4,8 +4,11 @@
 // Built twice: for the baseline ISA and for -march=native (see tests/CMakeLists.txt).
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <type_traits>
+#include <vector>
 
 #include "approx.hpp"
+#include "lorakit/core/dtype.hpp"
 #include "lorakit/kernels/scalar.hpp"
 #include "lorakit/kernels/simd.hpp"
 #include "random.hpp"
@@ -105,4 +108,86 @@ TEMPLATE_TEST_CASE("Kernels: row ranges compute exactly the rows they are given"
   }
   check_identical(lorakit::make_view(t_all), lorakit::make_view(t), "t by row ranges");
   check_identical(lorakit::make_view(y_all), lorakit::make_view(y), "y by row ranges");
+}
+
+namespace {
+
+// Values rounded to T, stored as T in a buffer whose view starts one element in (unaligned) and
+// whose rows are padded; also returned widened to float for the oracle.
+template <class T>
+struct StoredWeights {
+  std::vector<T> storage;
+  Index rows, cols, stride;
+  StoredWeights(const RowMatrix& m, Index pad)
+      : storage(static_cast<std::size_t>(1 + m.rows() * (m.cols() + pad) + 1)),
+        rows(m.rows()),
+        cols(m.cols()),
+        stride(m.cols() + pad) {
+    for (Index i = 0; i < rows; ++i) {
+      for (Index j = 0; j < cols; ++j) {
+        T v;
+        if constexpr (std::is_same_v<T, float>) {
+          v = m(i, j);
+        } else {
+          v = T::from_float(m(i, j));
+        }
+        storage[static_cast<std::size_t>(1 + i * stride + j)] = v;
+      }
+    }
+  }
+  [[nodiscard]] lorakit::WeightView<T> view() const {
+    return lorakit::weight_view(storage.data() + 1, rows, cols, stride);
+  }
+};
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("Kernels: f16 and bf16 adapter storage matches the oracle on the same values",
+                   "[kernels][storage]", float, lorakit::Float16, lorakit::BFloat16) {
+  using T = TestType;
+  using K = SimdKernel<>;
+  const Index n = GENERATE(1, 3, 4, 5, 17);
+  const Index in = GENERATE(1, kLanes - 1, kLanes + 1, 300);
+  const Index out = GENERATE(1, kLanes - 1, kLanes + 1, 300);
+  const Index r = GENERATE(1, 7, 16, 33);
+  CAPTURE(K::name, sizeof(T), n, in, out, r);
+
+  StridedBuffer x(n, in, 2, 1);
+  x.fill(random_matrix(n, in, 11));
+  const StoredWeights<T> a(random_matrix(in, r, 12), 1);
+  const StoredWeights<T> b(random_matrix(r, out, 13), 3);
+  const RowMatrix y0 = random_matrix(n, out, 14);
+  StridedBuffer t(n, r, 1, 1);
+  StridedBuffer y(n, out, 2, 1);
+  y.fill(y0);
+  K::project(x.cview(), a.view(), t.view());
+  K::expand(t.cview(), b.view(), 1.5f, y.view());
+  CHECK(t.padding_untouched());
+  CHECK(y.padding_untouched());
+
+  RowMatrix t_ref(n, r);
+  ScalarKernel::project(x.cview(), a.view(), lorakit::make_view(t_ref));
+  RowMatrix y_ref = y0;
+  ScalarKernel::expand(lorakit::make_cview(t_ref), b.view(), 1.5f, lorakit::make_view(y_ref));
+  // Magnitudes through the oracle on absolute values (widened weights are exact).
+  RowMatrix a_abs(in, r);
+  RowMatrix b_abs(r, out);
+  for (Index i = 0; i < in; ++i) {
+    for (Index j = 0; j < r; ++j) a_abs(i, j) = std::abs(a.view()(i, j));
+  }
+  for (Index i = 0; i < r; ++i) {
+    for (Index j = 0; j < out; ++j) b_abs(i, j) = std::abs(b.view()(i, j));
+  }
+  const RowMatrix x_abs = abs_of(x.cview());
+  RowMatrix t_mag(n, r);
+  ScalarKernel::project(lorakit::make_cview(x_abs), lorakit::make_cview(a_abs),
+                        lorakit::make_view(t_mag));
+  RowMatrix y_mag = y0.cwiseAbs();
+  ScalarKernel::expand(lorakit::make_cview(t_mag), lorakit::make_cview(b_abs), 1.5f,
+                       lorakit::make_view(y_mag));
+  Reference yr;
+  yr.value = y_ref.cast<double>();
+  yr.magnitude = y_mag.cast<double>();
+  yr.terms = in + r + 1;
+  check_close(yr, y.cview(), "project + expand, stored weights");
 }

@@ -6,6 +6,7 @@
 #include <bit>
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
 
 namespace lorakit {
 
@@ -137,5 +138,15 @@ struct BFloat16 {
   }
   friend constexpr bool operator==(BFloat16, BFloat16) = default;
 };
+
+/// The float value of a stored element (exact for every type here).
+[[nodiscard]] constexpr float to_float(float v) noexcept { return v; }
+[[nodiscard]] constexpr float to_float(Float16 v) noexcept { return v.to_float(); }
+[[nodiscard]] constexpr float to_float(BFloat16 v) noexcept { return v.to_float(); }
+
+/// True for the element types adapter weights may be stored in inside the kernels.
+template <class T>
+inline constexpr bool is_storage_type =
+    std::is_same_v<T, float> || std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>;
 
 }  // namespace lorakit

@@ -79,4 +79,33 @@ enum class WeightLayout : unsigned char { out_in, in_out };
   return make_view(v.data() + first * v.outerStride(), count, v.cols(), v.outerStride());
 }
 
+/// A read-only row-major view of adapter weights stored as T (float, Float16 or BFloat16):
+/// rows x cols elements, consecutive rows `stride` elements apart. The kernels widen the
+/// elements to f32 in registers.
+template <class T>
+struct WeightView {
+  static_assert(is_storage_type<T>, "adapter weights are stored as float, Float16 or BFloat16");
+  const T* data = nullptr;
+  Index rows = 0;
+  Index cols = 0;
+  Index stride = 0;
+
+  [[nodiscard]] float operator()(Index i, Index j) const noexcept {
+    return to_float(data[i * stride + j]);
+  }
+};
+
+/// The WeightView of float weights.
+[[nodiscard]] inline WeightView<float> weight_view(const ConstMatrixView& m) noexcept {
+  return WeightView<float>{m.data(), m.rows(), m.cols(), m.outerStride()};
+}
+
+/// A WeightView of rows x cols elements at data.
+template <class T>
+[[nodiscard]] WeightView<T> weight_view(const T* data, Index rows, Index cols,
+                                        Index stride) noexcept {
+  LORAKIT_ASSERT(rows >= 0 && cols >= 0 && stride >= cols);
+  return WeightView<T>{data, rows, cols, stride};
+}
+
 }  // namespace lorakit

@@ -6,16 +6,31 @@
 #include <algorithm>
 #include <cstring>
 #include <string_view>
+#include <type_traits>
 #include <xsimd/xsimd.hpp>
+
+#if defined(__SSE2__) || defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "lorakit/config.hpp"
 #include "lorakit/core/types.hpp"
 
+// GCC 12 reports the AVX-512 conversion intrinsics' internal _mm*_undefined_* values as
+// "may be used uninitialized" once they are inlined here; the values are fully written.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 namespace lorakit::kernels {
 
 /// The low-rank path on SIMD registers of `Arch` (an xsimd architecture tag; the default is
-/// what the compiler flags allow). Single-threaded and reentrant; `project_rows` /
-/// `expand_rows` let a host split rows across its own threads.
+/// what the compiler flags allow). A and B may be stored as float, Float16 or BFloat16
+/// (WeightView<T>); they are widened to f32 in registers (AVX-512 / F16C conversions where the
+/// arch has them, the exact scalar conversion otherwise) and every sum is accumulated in f32.
+/// Single-threaded and reentrant; `project_rows` / `expand_rows` let a host split rows across its
+/// own threads.
 ///
 /// Blocking: kRows rows of x (or y) share every load of A (or B); each row keeps up to kVecs
 /// batches of accumulators in registers. A row of fewer than a batch of columns is loaded with
@@ -33,22 +48,47 @@ struct SimdKernel {
 
   /// x:(n,in) * a:(in,r) -> t:(n,r).
   static void project(ConstMatrixView x, ConstMatrixView a, MatrixView t) noexcept {
-    project_rows(x, a, t, 0, x.rows());
+    project_rows(x, weight_view(a), t, 0, x.rows());
   }
 
   /// y:(n,out) += s * t:(n,r) * b:(r,out).
   static void expand(ConstMatrixView t, ConstMatrixView b, float s, MatrixView y) noexcept {
+    expand_rows(t, weight_view(b), s, y, 0, t.rows());
+  }
+
+  /// project() with A stored as T (float, Float16 or BFloat16), widened in registers.
+  template <class T>
+  static void project(ConstMatrixView x, WeightView<T> a, MatrixView t) noexcept {
+    project_rows(x, a, t, 0, x.rows());
+  }
+
+  /// expand() with B stored as T (float, Float16 or BFloat16), widened in registers.
+  template <class T>
+  static void expand(ConstMatrixView t, WeightView<T> b, float s, MatrixView y) noexcept {
     expand_rows(t, b, s, y, 0, t.rows());
   }
 
-  /// project() on rows [first, first + count) of x and t only.
+  /// project() on rows [first, first + count) of x and t only (float A).
   static void project_rows(ConstMatrixView x, ConstMatrixView a, MatrixView t, Index first,
                            Index count) noexcept {
-    LORAKIT_ASSERT(x.cols() == a.rows() && t.rows() == x.rows() && t.cols() == a.cols());
+    project_rows(x, weight_view(a), t, first, count);
+  }
+
+  /// expand() on rows [first, first + count) of t and y only (float B).
+  static void expand_rows(ConstMatrixView t, ConstMatrixView b, float s, MatrixView y, Index first,
+                          Index count) noexcept {
+    expand_rows(t, weight_view(b), s, y, first, count);
+  }
+
+  /// project() on rows [first, first + count) of x and t only.
+  template <class T>
+  static void project_rows(ConstMatrixView x, WeightView<T> a, MatrixView t, Index first,
+                           Index count) noexcept {
+    LORAKIT_ASSERT(x.cols() == a.rows && t.rows() == x.rows() && t.cols() == a.cols);
     LORAKIT_ASSERT(first >= 0 && count >= 0 && first + count <= x.rows());
-    const Index r = a.cols();
+    const Index r = a.cols;
     if (count == 0 || r == 0) return;
-    const Panel panel{a.data(), a.rows(), r, a.outerStride()};
+    const Panel<T> panel{a.data, a.rows, r, a.stride};
     for (Index c0 = 0; c0 < r; c0 += kVecs * kLanes) {
       const Index width = std::min(kVecs * kLanes, r - c0);
       for (Index i = first; i < first + count; i += kRows) {
@@ -59,13 +99,14 @@ struct SimdKernel {
   }
 
   /// expand() on rows [first, first + count) of t and y only.
-  static void expand_rows(ConstMatrixView t, ConstMatrixView b, float s, MatrixView y, Index first,
+  template <class T>
+  static void expand_rows(ConstMatrixView t, WeightView<T> b, float s, MatrixView y, Index first,
                           Index count) noexcept {
-    LORAKIT_ASSERT(t.cols() == b.rows() && y.rows() == t.rows() && y.cols() == b.cols());
+    LORAKIT_ASSERT(t.cols() == b.rows && y.rows() == t.rows() && y.cols() == b.cols);
     LORAKIT_ASSERT(first >= 0 && count >= 0 && first + count <= t.rows());
-    const Index out = b.cols();
+    const Index out = b.cols;
     if (count == 0 || out == 0) return;
-    const Panel panel{b.data(), b.rows(), out, b.outerStride()};
+    const Panel<T> panel{b.data, b.rows, out, b.stride};
     // Out-chunk outer: the [r, chunk] panel of B stays in L1 while every row block uses it.
     for (Index c0 = 0; c0 < out; c0 += kVecs * kLanes) {
       const Index width = std::min(kVecs * kLanes, out - c0);
@@ -77,20 +118,61 @@ struct SimdKernel {
   }
 
  private:
-  // A row-major matrix being streamed: rows of `cols` floats, `stride` apart.
+  // Widens kLanes elements of T at p to a float batch.
+  template <class T>
+  static Batch load_full(const T* p) noexcept {
+    if constexpr (std::is_same_v<T, float>) {
+      return Batch::load_unaligned(p);
+    } else {
+#if defined(__AVX512F__)
+      if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        if constexpr (std::is_same_v<T, BFloat16>) {
+          return Batch(_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+        } else {
+          return Batch(_mm512_cvtph_ps(h));
+        }
+      }
+#endif
+#if defined(__AVX2__)
+      if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        if constexpr (std::is_same_v<T, BFloat16>) {
+          return Batch(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
+        }
+#if defined(__F16C__)
+        if constexpr (std::is_same_v<T, Float16>) return Batch(_mm256_cvtph_ps(h));
+#endif
+      }
+#endif
+#if defined(__SSE2__)
+      if constexpr (std::is_same_v<T, BFloat16> && Batch::size == 4 &&
+                    std::is_base_of_v<xsimd::sse2, Arch>) {
+        const __m128i h = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+        return Batch(_mm_castsi128_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), h)));
+      }
+#endif
+      alignas(64) float tmp[Batch::size];
+      for (std::size_t l = 0; l < Batch::size; ++l) tmp[l] = to_float(p[l]);
+      return Batch::load_aligned(tmp);
+    }
+  }
+
+  // A row-major matrix of T being streamed: rows of `cols` elements, `stride` apart.
+  template <class T>
   struct Panel {
-    const float* data;
+    const T* data;
     Index rows;
     Index cols;
     Index stride;
     // The batch at row k, columns [c, c + n) (n <= kLanes); lanes past n are unspecified.
     [[nodiscard]] Batch load(Index k, Index c, Index n) const noexcept {
-      const float* p = data + k * stride + c;
-      const float* last = data + (rows - 1) * stride + cols;  // one past the last element
-      if (n == kLanes || p + kLanes <= last) return Batch::load_unaligned(p);
-      alignas(64) float tmp[Batch::size] = {};
-      std::memcpy(tmp, p, static_cast<std::size_t>(n) * sizeof(float));
-      return Batch::load_aligned(tmp);
+      const T* p = data + k * stride + c;
+      const T* last = data + (rows - 1) * stride + cols;  // one past the last element
+      if (n == kLanes || p + kLanes <= last) return load_full(p);
+      T tmp[Batch::size] = {};
+      std::memcpy(tmp, p, static_cast<std::size_t>(n) * sizeof(T));
+      return load_full(static_cast<const T*>(tmp));
     }
   };
 
@@ -112,16 +194,20 @@ struct SimdKernel {
   }
 
   // t[i..i+rows, c0..c0+width) = x[i..i+rows, :] * a[:, c0..c0+width)
-  static void project_block(ConstMatrixView x, const Panel& a, MatrixView t, Index i, Index rows,
+  template <class T>
+  static void project_block(ConstMatrixView x, const Panel<T>& a, MatrixView t, Index i, Index rows,
                             Index c0, Index width) noexcept {
     const Index vecs = (width + kLanes - 1) / kLanes;
-    dispatch(rows, vecs, [&]<Index R, Index V>() { project_micro<R, V>(x, a, t, i, c0, width); });
+    dispatch(rows, vecs,
+             [&]<Index R, Index V>() { project_micro<R, V, T>(x, a, t, i, c0, width); });
   }
 
-  static void expand_block(ConstMatrixView t, const Panel& b, float s, MatrixView y, Index i,
+  template <class T>
+  static void expand_block(ConstMatrixView t, const Panel<T>& b, float s, MatrixView y, Index i,
                            Index rows, Index c0, Index width) noexcept {
     const Index vecs = (width + kLanes - 1) / kLanes;
-    dispatch(rows, vecs, [&]<Index R, Index V>() { expand_micro<R, V>(t, b, s, y, i, c0, width); });
+    dispatch(rows, vecs,
+             [&]<Index R, Index V>() { expand_micro<R, V, T>(t, b, s, y, i, c0, width); });
   }
 
   // Calls f.template operator()<R, V>() for runtime rows in [1, kRows], vecs in [1, kVecs].
@@ -143,8 +229,8 @@ struct SimdKernel {
     }
   }
 
-  template <Index R, Index V>
-  static void project_micro(ConstMatrixView x, const Panel& a, MatrixView t, Index i, Index c0,
+  template <Index R, Index V, class T>
+  static void project_micro(ConstMatrixView x, const Panel<T>& a, MatrixView t, Index i, Index c0,
                             Index width) noexcept {
     Batch acc[static_cast<std::size_t>(R)][static_cast<std::size_t>(V)];
     for (Index q = 0; q < R; ++q) {
@@ -170,8 +256,8 @@ struct SimdKernel {
     }
   }
 
-  template <Index R, Index V>
-  static void expand_micro(ConstMatrixView t, const Panel& b, float s, MatrixView y, Index i,
+  template <Index R, Index V, class T>
+  static void expand_micro(ConstMatrixView t, const Panel<T>& b, float s, MatrixView y, Index i,
                            Index c0, Index width) noexcept {
     Batch acc[static_cast<std::size_t>(R)][static_cast<std::size_t>(V)];
     for (Index q = 0; q < R; ++q) {
@@ -203,3 +289,7 @@ struct SimdKernel {
 };
 
 }  // namespace lorakit::kernels
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
