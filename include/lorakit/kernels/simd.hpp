@@ -43,6 +43,7 @@ struct SimdKernel {
   static constexpr Index kLanes = static_cast<Index>(Batch::size);
   static constexpr Index kRows = 4;
   static constexpr Index kVecs = kLanes >= 16 ? 4 : 2;  // fits 32 (AVX-512) or 16 registers
+  static constexpr Index kDepth = 512;                  // rows of A per pass of project
 
   static constexpr std::string_view name = Arch::name();
 
@@ -89,11 +90,17 @@ struct SimdKernel {
     const Index r = a.cols;
     if (count == 0 || r == 0) return;
     const Panel<T> panel{a.data, a.rows, r, a.stride};
+    const Index in = a.rows;
+    // Column chunks of A, then blocks of kDepth rows of A (a panel that stays in L2 while every
+    // row block of x uses it); t accumulates across the depth blocks.
     for (Index c0 = 0; c0 < r; c0 += kVecs * kLanes) {
       const Index width = std::min(kVecs * kLanes, r - c0);
-      for (Index i = first; i < first + count; i += kRows) {
-        const Index rows = std::min(kRows, first + count - i);
-        project_block(x, panel, t, i, rows, c0, width);
+      for (Index k0 = 0; k0 < std::max<Index>(in, 1); k0 += kDepth) {
+        const Index k1 = std::min(in, k0 + kDepth);
+        for (Index i = first; i < first + count; i += kRows) {
+          const Index rows = std::min(kRows, first + count - i);
+          project_block(x, panel, t, i, rows, c0, width, k0, k1);
+        }
       }
     }
   }
@@ -196,10 +203,10 @@ struct SimdKernel {
   // t[i..i+rows, c0..c0+width) = x[i..i+rows, :] * a[:, c0..c0+width)
   template <class T>
   static void project_block(ConstMatrixView x, const Panel<T>& a, MatrixView t, Index i, Index rows,
-                            Index c0, Index width) noexcept {
+                            Index c0, Index width, Index k0, Index k1) noexcept {
     const Index vecs = (width + kLanes - 1) / kLanes;
     dispatch(rows, vecs,
-             [&]<Index R, Index V>() { project_micro<R, V, T>(x, a, t, i, c0, width); });
+             [&]<Index R, Index V>() { project_micro<R, V, T>(x, a, t, i, c0, width, k0, k1); });
   }
 
   template <class T>
@@ -229,54 +236,112 @@ struct SimdKernel {
     }
   }
 
-  template <Index R, Index V, class T>
-  static void project_micro(ConstMatrixView x, const Panel<T>& a, MatrixView t, Index i, Index c0,
-                            Index width) noexcept {
-    Batch acc[static_cast<std::size_t>(R)][static_cast<std::size_t>(V)];
-    for (Index q = 0; q < R; ++q) {
-      for (Index v = 0; v < V; ++v) acc[q][v] = Batch(0.0f);
+  // R rows of V batches of accumulators.
+  template <Index R, Index V>
+  using Acc = Batch[static_cast<std::size_t>(R)][static_cast<std::size_t>(V)];
+
+  // Independent accumulator sets that keep more FMAs in flight when a strip is narrow. It
+  // depends on V only, never on how many rows share the block, so a row's result does not
+  // depend on how rows are grouped (row ranges give the same bits as one call).
+  template <Index V>
+  static constexpr Index kUnroll = V == 1 ? 4 : (V == 2 ? 2 : 1);
+
+  // The row (of A or B) up to which every batch of a V-batch strip starting at column c0 can be
+  // read with full-width loads without leaving the matrix.
+  template <Index V, class T>
+  static Index full_rows(const Panel<T>& m, Index c0, Index k_end) noexcept {
+    const Index room = (m.rows - 1) * m.stride + m.cols - c0 - V * kLanes;
+    return room < 0 ? 0 : std::min(k_end, room / m.stride + 1);
+  }
+
+  // acc[u] += row k of the strip (V batches at columns c0...) times the broadcast row values
+  // v[q] for q < R. Full: every batch loaded full width (possibly reading lanes past `width`,
+  // still inside the matrix, whose results are discarded).
+  template <Index R, Index V, bool Full, bool Prefetch, class T>
+  static void step(const Panel<T>& m, Index k, Index c0, Index tail, const float* const* rows,
+                   Index col, Acc<R, V>& acc) noexcept {
+    Batch mv[static_cast<std::size_t>(V)];
+    const T* p = m.data + k * m.stride + c0;
+    if constexpr (Full && Prefetch) {
+      // B is walked in column strips, one row at a time: fetch this row's next strip now, so
+      // the walk over many rows reads each row sequentially (A's rows are consecutive anyway).
+      for (Index v = 0; v < V; ++v) {
+        __builtin_prefetch(p + (V + v) * kLanes);
+      }
     }
-    const float* xr[static_cast<std::size_t>(R)];
-    for (Index q = 0; q < R; ++q) xr[q] = x.data() + (i + q) * x.outerStride();
-    const Index in = x.cols();
-    const Index tail = width - (V - 1) * kLanes;  // lanes used in the last batch
-    for (Index k = 0; k < in; ++k) {
-      Batch av[static_cast<std::size_t>(V)];
-      for (Index v = 0; v < V; ++v) av[v] = a.load(k, c0 + v * kLanes, v + 1 < V ? kLanes : tail);
-      for (Index q = 0; q < R; ++q) {
-        const Batch xb(xr[q][k]);
-        for (Index v = 0; v < V; ++v) acc[q][v] = xsimd::fma(xb, av[v], acc[q][v]);
+    for (Index v = 0; v < V; ++v) {
+      if constexpr (Full) {
+        mv[v] = load_full(p + v * kLanes);
+      } else {
+        mv[v] = m.load(k, c0 + v * kLanes, v + 1 < V ? kLanes : tail);
       }
     }
     for (Index q = 0; q < R; ++q) {
+      const Batch xb(rows[q][col]);
+      for (Index v = 0; v < V; ++v) acc[q][v] = xsimd::fma(xb, mv[v], acc[q][v]);
+    }
+  }
+
+  // sum over k in [k0, k1) of rows[q][k] * m[k, c0 .. c0 + width), into acc[R][V].
+  template <Index R, Index V, bool Prefetch, class T>
+  static void accumulate(const Panel<T>& m, const float* const* rows, Index k0, Index k1, Index c0,
+                         Index width, Acc<R, V>& out) noexcept {
+    constexpr Index U = kUnroll<V>;
+    Batch acc[static_cast<std::size_t>(U)][static_cast<std::size_t>(R)]
+             [static_cast<std::size_t>(V)];
+    for (auto& set : acc) {
+      for (auto& row : set) {
+        for (auto& b : row) b = Batch(0.0f);
+      }
+    }
+    const Index tail = width - (V - 1) * kLanes;
+    const Index fast_end = std::max(k0, full_rows<V>(m, c0, k1));
+    Index k = k0;
+    for (; k + U <= fast_end; k += U) {
+      for (Index u = 0; u < U; ++u)
+        step<R, V, true, Prefetch>(m, k + u, c0, tail, rows, k + u, acc[u]);
+    }
+    for (; k < fast_end; ++k) step<R, V, true, Prefetch>(m, k, c0, tail, rows, k, acc[0]);
+    for (; k < k1; ++k) step<R, V, false, false>(m, k, c0, tail, rows, k, acc[0]);
+    for (Index u = 1; u < U; ++u) {
+      for (Index q = 0; q < R; ++q) {
+        for (Index v = 0; v < V; ++v) acc[0][q][v] += acc[u][q][v];
+      }
+    }
+    for (Index q = 0; q < R; ++q) {
+      for (Index v = 0; v < V; ++v) out[q][v] = acc[0][q][v];
+    }
+  }
+
+  // t[i..i+R, c0..c0+width) (+)= x[i..i+R, k0..k1) * a[k0..k1, c0..c0+width)
+  template <Index R, Index V, class T>
+  static void project_micro(ConstMatrixView x, const Panel<T>& a, MatrixView t, Index i, Index c0,
+                            Index width, Index k0, Index k1) noexcept {
+    const float* xr[static_cast<std::size_t>(R)];
+    for (Index q = 0; q < R; ++q) xr[q] = x.data() + (i + q) * x.outerStride();
+    Batch acc[static_cast<std::size_t>(R)][static_cast<std::size_t>(V)];
+    accumulate<R, V, false>(a, xr, k0, k1, c0, width, acc);
+    const Index tail = width - (V - 1) * kLanes;
+    for (Index q = 0; q < R; ++q) {
       float* tr = t.data() + (i + q) * t.outerStride() + c0;
       for (Index v = 0; v < V; ++v) {
-        store_partial(tr + v * kLanes, acc[q][v], v + 1 < V ? kLanes : tail);
+        const Index n = v + 1 < V ? kLanes : tail;
+        if (k0 > 0) acc[q][v] += load_partial(tr + v * kLanes, n);
+        store_partial(tr + v * kLanes, acc[q][v], n);
       }
     }
   }
 
+  // y[i..i+R, c0..c0+width) += s * t[i..i+R, :] * b[:, c0..c0+width), one pass over y.
   template <Index R, Index V, class T>
   static void expand_micro(ConstMatrixView t, const Panel<T>& b, float s, MatrixView y, Index i,
                            Index c0, Index width) noexcept {
-    Batch acc[static_cast<std::size_t>(R)][static_cast<std::size_t>(V)];
-    for (Index q = 0; q < R; ++q) {
-      for (Index v = 0; v < V; ++v) acc[q][v] = Batch(0.0f);
-    }
     const float* tr[static_cast<std::size_t>(R)];
     for (Index q = 0; q < R; ++q) tr[q] = t.data() + (i + q) * t.outerStride();
-    const Index r = t.cols();
-    const Index tail = width - (V - 1) * kLanes;
-    for (Index j = 0; j < r; ++j) {
-      Batch bv[static_cast<std::size_t>(V)];
-      for (Index v = 0; v < V; ++v) bv[v] = b.load(j, c0 + v * kLanes, v + 1 < V ? kLanes : tail);
-      for (Index q = 0; q < R; ++q) {
-        const Batch tb(tr[q][j]);
-        for (Index v = 0; v < V; ++v) acc[q][v] = xsimd::fma(tb, bv[v], acc[q][v]);
-      }
-    }
-    // One pass over y: y += s * acc.
+    Batch acc[static_cast<std::size_t>(R)][static_cast<std::size_t>(V)];
+    accumulate<R, V, true>(b, tr, 0, t.cols(), c0, width, acc);
     const Batch sb(s);
+    const Index tail = width - (V - 1) * kLanes;
     for (Index q = 0; q < R; ++q) {
       float* yr = y.data() + (i + q) * y.outerStride() + c0;
       for (Index v = 0; v < V; ++v) {
