@@ -254,6 +254,7 @@ TEST_CASE("PEFT: the odd real files: doubled prefix, zero B, classifier heads, P
 
   const auto tiny = load_peft(fixtures_dir() / "peft/gpt2-tiny-causal");
   CHECK(tiny->info().bias == "lora_only");
+  CHECK(tiny->info().fan_in_fan_out);
   CHECK(tiny->scale(*tiny->find("transformer.h.0.attn.c_attn")) == 0.25f);
 
   LoadOptions keep;

@@ -204,6 +204,7 @@ inline std::shared_ptr<const Adapter> load_peft(const std::filesystem::path& dir
   info.target.layers_pattern = config.strings(j, "layers_pattern");
   info.modules_to_save = config.strings(j, "modules_to_save");
   info.bias = config.string(j, "bias").value_or("none");
+  info.fan_in_fan_out = config.boolean(j, "fan_in_fan_out").value_or(false);
   if (info.bias != "none" && info.bias != "all" && info.bias != "lora_only") {
     config.fail("bias", "must be none, all or lora_only");
   }

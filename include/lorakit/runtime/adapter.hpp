@@ -102,6 +102,7 @@ struct AdapterInfo {
   TargetRule target;
   std::vector<std::string> modules_to_save;  ///< as configured
   std::string bias = "none";                 ///< PEFT's bias option: none, all, lora_only
+  bool fan_in_fan_out = false;  ///< as configured (PEFT); files store Linear orientation anyway
   std::vector<std::string> ignored_tensors;  ///< keys recognised and skipped (PEFT duplicates)
 };
 
