@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "lorakit/detail/json_config.hpp"
+#include "lorakit/detail/tensor_checks.hpp"
 #include "lorakit/detail/tensor_store.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/io/dtype.hpp"
@@ -103,18 +104,8 @@ inline std::shared_ptr<const Adapter> load_mlx(const std::filesystem::path& dir,
             ErrorContext{.file = path, .tensor = t->name, .module = module, .actual = t->shape},
             "a LoRA matrix must have 2 dimensions");
         ok = false;
-      } else if (!is_float_dtype(t->dtype)) {
-        problems.add(Errc::unsupported_dtype,
-                     ErrorContext{.file = path, .tensor = t->name, .module = module},
-                     std::string(to_string(t->dtype)) + " is not a float type");
+      } else if (!detail::check_weights(*t, path, module, options.check_finite, problems)) {
         ok = false;
-      } else if (options.check_finite) {
-        const std::size_t bad = detail::count_non_finite(t->dtype, t->bytes);
-        if (bad != 0) {
-          problems.add(Errc::non_finite,
-                       ErrorContext{.file = path, .tensor = t->name, .module = module},
-                       std::to_string(bad) + " values are NaN or infinite");
-        }
       }
     }
     if (!ok) continue;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "lorakit/detail/json_config.hpp"
+#include "lorakit/detail/tensor_checks.hpp"
 #include "lorakit/detail/tensor_store.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/io/dtype.hpp"
@@ -253,23 +254,7 @@ inline std::shared_ptr<const Adapter> load_peft(const std::filesystem::path& dir
   store.keep(file.storage());
   std::map<std::string, AdapterModule> modules;
   auto check_values = [&](const TensorEntry& t, const std::string& module) {
-    if (!is_float_dtype(t.dtype)) {
-      problems.add(Errc::unsupported_dtype,
-                   ErrorContext{.file = path, .tensor = t.name, .module = module},
-                   std::string(to_string(t.dtype)) + " is not a float type (F32, F16, BF16, F64)");
-      return false;
-    }
-    if (options.check_finite) {
-      const std::size_t bad = detail::count_non_finite(t.dtype, t.bytes);
-      if (bad != 0) {
-        problems.add(Errc::non_finite,
-                     ErrorContext{.file = path, .tensor = t.name, .module = module},
-                     std::to_string(bad) + " of " + std::to_string(t.elements()) +
-                         " values are NaN or infinite (LoadOptions::check_finite = false "
-                         "loads them anyway)");
-      }
-    }
-    return true;
+    return detail::check_weights(t, path, module, options.check_finite, problems);
   };
   for (const auto& [module, f] : found) {
     if (f.a == nullptr || f.b == nullptr) {
