@@ -44,6 +44,9 @@ struct SimdKernel {
   static constexpr Index kRows = 4;
   static constexpr Index kVecs = kLanes >= 16 ? 4 : 2;  // fits 32 (AVX-512) or 16 registers
   static constexpr Index kDepth = 512;                  // rows of A per pass of project
+  static constexpr Index kOutBlock = 1024;              // columns of y per pass of streamed expand
+  static constexpr Index kGroup = 4;                    // rows of B streamed together
+  static constexpr Index kStripRank = 8;  // expand keeps r <= this in registers when n > kRows
 
   static constexpr std::string_view name = Arch::name();
 
@@ -112,9 +115,14 @@ struct SimdKernel {
     LORAKIT_ASSERT(t.cols() == b.rows && y.rows() == t.rows() && y.cols() == b.cols);
     LORAKIT_ASSERT(first >= 0 && count >= 0 && first + count <= t.rows());
     const Index out = b.cols;
-    if (count == 0 || out == 0) return;
+    if (count == 0 || out == 0 || b.rows == 0) return;
     const Panel<T> panel{b.data, b.rows, out, b.stride};
-    // Out-chunk outer: the [r, chunk] panel of B stays in L1 while every row block uses it.
+    if (t.rows() <= kRows || b.rows > kStripRank) {
+      expand_streamed(t, panel, s, y, first, count);
+      return;
+    }
+    // Few rows of B and many rows of y: column strips of B (r <= kStripRank rows, few enough to
+    // share L1 sets) with each [r, strip] panel used by every row block, sums in registers.
     for (Index c0 = 0; c0 < out; c0 += kVecs * kLanes) {
       const Index width = std::min(kVecs * kLanes, out - c0);
       for (Index i = first; i < first + count; i += kRows) {
@@ -349,6 +357,90 @@ struct SimdKernel {
         store_partial(yr + v * kLanes, xsimd::fma(sb, acc[q][v], load_partial(yr + v * kLanes, n)),
                       n);
       }
+    }
+  }
+
+  // expand() for decode (n <= kRows) and for ranks too large to keep in registers: blocks of
+  // kOutBlock columns, B's rows read whole across the block (long sequential runs; walking down
+  // a power-of-two row stride would pile every row into one cache set), the block's
+  // [r, kOutBlock] panel reused by every row block from L2.
+  template <class T>
+  static void expand_streamed(ConstMatrixView t, const Panel<T>& b, float s, MatrixView y,
+                              Index first, Index count) noexcept {
+    for (Index c0 = 0; c0 < b.cols; c0 += kOutBlock) {
+      const Index width = std::min(kOutBlock, b.cols - c0);
+      for (Index i = first; i < first + count; i += kRows) {
+        switch (std::min(kRows, first + count - i)) {
+          case 4: expand_stream<4>(t, b, s, y, i, c0, width); break;
+          case 3: expand_stream<3>(t, b, s, y, i, c0, width); break;
+          case 2: expand_stream<2>(t, b, s, y, i, c0, width); break;
+          default: expand_stream<1>(t, b, s, y, i, c0, width); break;
+        }
+      }
+    }
+  }
+
+  // y[i..i+R, c0..c0+width) += s * t[i..i+R, :] * b[:, c0..c0+width), one pass over y.
+  // The sums acc[q][c] = sum over k (in order) of t[q][k] * b[k][c] are built in an L1 block on
+  // the stack, kGroup rows of B at a time: each group's t values stay broadcast in registers
+  // while its rows of B stream by, so a row's bits do not depend on how rows are grouped.
+  template <Index R, class T>
+  static void expand_stream(ConstMatrixView t, const Panel<T>& b, float s, MatrixView y, Index i,
+                            Index c0, Index width) noexcept {
+    alignas(64) float acc[static_cast<std::size_t>(R)][static_cast<std::size_t>(kOutBlock)];
+    const float* tr[static_cast<std::size_t>(R)];
+    for (Index q = 0; q < R; ++q) tr[q] = t.data() + (i + q) * t.outerStride();
+    const Index r = b.rows;
+    for (Index k0 = 0; k0 < r; k0 += kGroup) {
+      const bool first = k0 == 0;
+      switch (std::min(kGroup, r - k0)) {
+        case 4: expand_group<R, 4>(b, tr, k0, c0, width, first, acc); break;
+        case 3: expand_group<R, 3>(b, tr, k0, c0, width, first, acc); break;
+        case 2: expand_group<R, 2>(b, tr, k0, c0, width, first, acc); break;
+        default: expand_group<R, 1>(b, tr, k0, c0, width, first, acc); break;
+      }
+    }
+    const Batch sb(s);
+    for (Index q = 0; q < R; ++q) {
+      float* yr = y.data() + (i + q) * y.outerStride() + c0;
+      for (Index c = 0; c < width; c += kLanes) {
+        const Index n = std::min(kLanes, width - c);
+        const Batch sum = Batch::load_aligned(&acc[q][c]);
+        store_partial(yr + c, xsimd::fma(sb, sum, load_partial(yr + c, n)), n);
+      }
+    }
+  }
+
+  // acc[q][c] (+)= sum over j < G of t[q][k0 + j] * b[k0 + j][c0 + c], for c < width.
+  template <Index R, Index G, class T>
+  static void expand_group(
+      const Panel<T>& b, const float* const* tr, Index k0, Index c0, Index width, bool first,
+      float (&acc)[static_cast<std::size_t>(R)][static_cast<std::size_t>(kOutBlock)]) noexcept {
+    Batch tb[static_cast<std::size_t>(R)][static_cast<std::size_t>(G)];
+    for (Index q = 0; q < R; ++q) {
+      for (Index j = 0; j < G; ++j) tb[q][j] = Batch(tr[q][k0 + j]);
+    }
+    const T* rows[static_cast<std::size_t>(G)];
+    for (Index j = 0; j < G; ++j) rows[j] = b.data + (k0 + j) * b.stride + c0;
+    // Columns [0, full) load full width from every row of the group without leaving B.
+    const Index room = (b.rows - 1) * b.stride + b.cols - ((k0 + G - 1) * b.stride + c0);
+    const Index full = std::clamp<Index>(room / kLanes * kLanes, 0, width);
+    auto column = [&](Index c, auto load) {
+      Batch bv[static_cast<std::size_t>(G)];
+      for (Index j = 0; j < G; ++j) bv[j] = load(j, c);
+      for (Index q = 0; q < R; ++q) {
+        Batch a = first ? Batch(0.0f) : Batch::load_aligned(&acc[q][c]);
+        for (Index j = 0; j < G; ++j) a = xsimd::fma(tb[q][j], bv[j], a);
+        a.store_aligned(&acc[q][c]);
+      }
+    };
+    Index c = 0;
+    for (; c + kLanes <= full; c += kLanes) {
+      column(c, [&](Index j, Index col) { return load_full(rows[j] + col); });
+    }
+    for (; c < width; c += kLanes) {
+      const Index n = std::min(kLanes, width - c);
+      column(c, [&](Index j, Index col) { return b.load(k0 + j, c0 + col, n); });
     }
   }
 };
