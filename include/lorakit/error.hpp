@@ -150,6 +150,13 @@ class ProblemList {
   }
   [[nodiscard]] bool empty() const noexcept { return problems_.empty(); }
   [[nodiscard]] std::size_t size() const noexcept { return problems_.size(); }
+  /// The problems collected so far, to fill in context (a file, a module) before throwing.
+  [[nodiscard]] std::vector<Problem>& items() noexcept { return problems_; }
+  /// Moves every problem of `other` to the end of this list.
+  void append(ProblemList&& other) {
+    for (Problem& p : other.problems_) problems_.push_back(std::move(p));
+    other.problems_.clear();
+  }
   /// Throws one Error listing every problem collected, if there is any.
   void throw_if_any() {
     if (!problems_.empty()) throw Error(std::move(problems_));

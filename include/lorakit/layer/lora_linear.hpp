@@ -7,7 +7,10 @@
 #include <atomic>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,8 +24,19 @@
 #include "lorakit/detail/snapshot.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/kernels/default.hpp"
+#include "lorakit/kernels/merge.hpp"
 
 namespace lorakit {
+
+/// A small number naming one attached adapter in per-row forward calls (see Model::attach).
+using AdapterId = std::uint32_t;
+/// The AdapterId of rows that take no adapter.
+inline constexpr AdapterId kNoAdapter = std::numeric_limits<AdapterId>::max();
+
+namespace detail {
+// The model-wide switch of a layer that belongs to no model: always on, never written.
+inline const std::atomic<bool> always_on{true};
+}  // namespace detail
 
 /// y = base(x) + sum over attached adapters k of s_k * delta_k(x), where s_k is the user scale
 /// times Variant::scale(params_k).
@@ -51,6 +65,13 @@ class LoRALinear {
   using Weights = typename Variant::Weights;
   using Params = typename Variant::Params;
 
+  /// Whether merge() can exist: the variant's delta is the product of its two slots
+  /// A:(in,r) * B:(r,out) (LoRA), and the base exposes writable weights (MergeableBase).
+  static constexpr bool kMergeable =
+      Variant::slots.size() == 2 && Variant::slots[0].rows == Dim::in &&
+      Variant::slots[0].cols == Dim::rank && Variant::slots[1].rows == Dim::rank &&
+      Variant::slots[1].cols == Dim::out && MergeableBase<Base>;
+
   struct Options {
     Index max_rank = 256;  ///< the largest rank attach() accepts; sizes the workspace
     std::string module;    ///< this layer's module name, used in error messages
@@ -64,6 +85,22 @@ class LoRALinear {
     float user_scale = 1.0f;
     float scale = 0.0f;                 ///< user_scale * Variant::scale(params)
     std::shared_ptr<const void> owner;  ///< keeps the weights' memory alive
+    AdapterId id = kNoAdapter;          ///< the id per-row forward calls name it by
+    bool active = true;                 ///< inactive: kept attached, skipped by forward()
+    bool merged = false;                ///< folded into the base weights; skipped by forward()
+    std::shared_ptr<const RowMatrix> backup;  ///< the base weights from before merge(), if kept
+    std::uint64_t merge_order = 0;            ///< larger: merged later
+
+    /// Whether forward() computes this adapter.
+    [[nodiscard]] bool live() const noexcept { return active && !merged && scale != 0.0f; }
+  };
+
+  /// How to attach: the name, user scale, per-row id and initial state of an adapter.
+  struct AttachOptions {
+    float user_scale = 1.0f;
+    std::shared_ptr<const void> owner;
+    AdapterId id = kNoAdapter;
+    bool active = true;
   };
 
   explicit LoRALinear(Base base, Options options = {})
@@ -92,109 +129,49 @@ class LoRALinear {
   /// under that name in one step. Validates every slot shape against this layer first and
   /// reports all problems in one error; on error the layer is unchanged.
   /// @throws lorakit::Error Errc::shape_mismatch (a slot's shape disagrees with in/out/rank),
-  ///   Errc::bad_config (rank < 1, non-finite scale), Errc::limit_exceeded (rank > max_rank).
+  ///   Errc::bad_config (rank < 1, non-finite scale, replacing a merged adapter),
+  ///   Errc::limit_exceeded (rank > max_rank).
   void attach(std::string name, Weights weights, Params params, float user_scale = 1.0f,
               std::shared_ptr<const void> owner = {}) {
-    validate(name, weights, params, user_scale);
+    attach(std::move(name), std::move(weights), params,
+           AttachOptions{.user_scale = user_scale, .owner = std::move(owner)});
+  }
+
+  /// attach() with an id for per-row forward calls and an initial active state.
+  void attach(std::string name, Weights weights, Params params, AttachOptions options) {
+    ProblemList problems;
+    check_attach(name, weights, params, options.user_scale, problems);
+    problems.throw_if_any();
     Attachment a{std::move(name),
                  std::move(weights),
                  params,
-                 user_scale,
-                 user_scale * Variant::scale(params),
-                 std::move(owner)};
-    publish([&a](const std::vector<Attachment>& current) {
+                 options.user_scale,
+                 options.user_scale * Variant::scale(params),
+                 std::move(options.owner),
+                 options.id,
+                 options.active};
+    publish([&a, this](const std::vector<Attachment>& current) {
       // Built by copy construction only: assigning an Eigen::Map copies elements, not views.
       auto next = std::make_unique<std::vector<Attachment>>();
       next->reserve(current.size() + 1);
       bool replaced = false;
       for (const Attachment& e : current) {
-        replaced = replaced || e.name == a.name;
-        next->push_back(e.name == a.name ? a : e);
+        if (e.name == a.name) {
+          require_unmerged(e, "replace");
+          replaced = true;
+          next->push_back(a);
+        } else {
+          next->push_back(e);
+        }
       }
       if (!replaced) next->push_back(a);
       return next;
     });
   }
 
-  /// Detaches the adapter called `name`. Returns false when none is attached under that name.
-  bool detach(std::string_view name) {
-    bool found = false;
-    publish([&](const std::vector<Attachment>& current) {
-      auto next = std::make_unique<std::vector<Attachment>>();
-      for (const Attachment& a : current) {
-        if (a.name == name) {
-          found = true;
-        } else {
-          next->push_back(a);
-        }
-      }
-      return next;
-    });
-    return found;
-  }
-
-  /// Changes the user scale of the adapter called `name`.
-  /// @throws lorakit::Error (Errc::bad_config) for a non-finite scale or an unknown name.
-  void set_scale(std::string_view name, float user_scale) {
-    if (!std::isfinite(user_scale)) {
-      throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
-                  "adapter '" + std::string(name) + "': non-finite user scale");
-    }
-    bool found = false;
-    publish([&](const std::vector<Attachment>& current) {
-      auto next = std::make_unique<std::vector<Attachment>>(current);
-      for (Attachment& a : *next) {
-        if (a.name == name) {
-          a.user_scale = user_scale;
-          a.scale = user_scale * Variant::scale(a.params);
-          found = true;
-        }
-      }
-      if (!found) {
-        throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
-                    "no adapter '" + std::string(name) + "' is attached to this layer");
-      }
-      return next;
-    });
-  }
-
-  /// A copy of the current attachments (allocates; not for the hot path).
-  [[nodiscard]] std::vector<Attachment> attachments() const {
-    return attached_.inspect([](const std::vector<Attachment>& list) { return list; });
-  }
-
-  /// y:(n,out) = base(x:(n,in)) + sum_k s_k * delta_k(x). Never allocates, locks or throws.
-  /// @pre x.cols() == in_features(), y has x.rows() rows and out_features() columns,
-  ///      ws.capacity() >= workspace_floats(1)
-  void forward(ConstMatrixView x, MatrixView y, Workspace& ws) const noexcept {
-    LORAKIT_ASSERT(x.cols() == in_features() && y.cols() == out_features() && y.rows() == x.rows());
-    base_.forward(x, y);
-    if (!enabled_.load(std::memory_order_relaxed) ||
-        attached_count_.load(std::memory_order_relaxed) == 0) {
-      return;
-    }
-    LORAKIT_ASSERT(ws.capacity() >= options_.max_rank);
-    attached_.read([&](const std::vector<Attachment>& list) noexcept {
-      for (const Attachment& a : list) {
-        if (a.scale != 0.0f) Variant::apply(a.weights, a.scale, x, y, ws, Kernel{});
-      }
-    });
-  }
-
- private:
-  // Replaces the attachment list with make_next(current) and publishes it to readers.
-  template <class MakeNext>
-  void publish(MakeNext&& make_next) {
-    attached_.update([&](const std::vector<Attachment>& current) {
-      std::unique_ptr<std::vector<Attachment>> next = make_next(current);
-      attached_count_.store(next->size(), std::memory_order_relaxed);
-      return std::unique_ptr<const std::vector<Attachment>>(std::move(next));
-    });
-  }
-
-  void validate(const std::string& name, const Weights& w, const Params& p,
-                float user_scale) const {
-    ProblemList problems;
+  /// Adds to `problems` everything attach() would refuse, without changing the layer.
+  void check_attach(const std::string& name, const Weights& w, const Params& p, float user_scale,
+                    ProblemList& problems) const {
     const Index rank = static_cast<Index>(p.rank);
     const ErrorContext base_context{.module = options_.module};
     if (rank < 1) {
@@ -228,13 +205,235 @@ class LoRALinear {
         problems.add(Errc::shape_mismatch, std::move(c), "adapter '" + name + "'");
       }
     }
-    problems.throw_if_any();
+  }
+
+  /// Detaches the adapter called `name`. Returns false when none is attached under that name.
+  /// @throws lorakit::Error (Errc::bad_config) when it is merged (unmerge it first).
+  bool detach(std::string_view name) {
+    bool found = false;
+    publish([&](const std::vector<Attachment>& current) {
+      auto next = std::make_unique<std::vector<Attachment>>();
+      for (const Attachment& a : current) {
+        if (a.name == name) {
+          require_unmerged(a, "detach");
+          found = true;
+        } else {
+          next->push_back(a);
+        }
+      }
+      return next;
+    });
+    return found;
+  }
+
+  /// Changes the user scale of the adapter called `name`.
+  /// @throws lorakit::Error (Errc::bad_config) for a non-finite scale, an unknown name or a
+  ///   merged adapter.
+  void set_scale(std::string_view name, float user_scale) {
+    if (!std::isfinite(user_scale)) {
+      throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
+                  "adapter '" + std::string(name) + "': non-finite user scale");
+    }
+    modify(name, [&](Attachment& a) {
+      require_unmerged(a, "rescale");
+      a.user_scale = user_scale;
+      a.scale = user_scale * Variant::scale(a.params);
+    });
+  }
+
+  /// Makes the adapter called `name` active (computed by forward()) or inactive (kept attached
+  /// and skipped).
+  /// @throws lorakit::Error (Errc::bad_config) for an unknown name.
+  void set_active(std::string_view name, bool active) {
+    modify(name, [&](Attachment& a) { a.active = active; });
+  }
+
+  /// Folds s * A * B of the adapter called `name` into the base weights W (in the base's
+  /// layout); forward() then skips it and costs what the base costs. With keep_backup the
+  /// touched weights are copied first and unmerge() restores them bit for bit; without it,
+  /// unmerge() subtracts the same product (exact up to float rounding). Merged adapters ignore
+  /// the toggles and cannot be rescaled or detached until unmerged. Not safe while other
+  /// threads run forward() on this layer: W changes under them.
+  /// @throws lorakit::Error (Errc::bad_config) for an unknown name or an adapter already merged.
+  void merge(std::string_view name,
+             bool keep_backup = false) requires(MergeableBase<Base>&& kMergeable) {
+    const Attachment target = find_attachment(name);
+    if (target.merged) {
+      throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
+                  "adapter '" + std::string(name) + "' is already merged");
+    }
+    MatrixView w = base_.weight();
+    std::shared_ptr<const RowMatrix> backup;
+    if (keep_backup) backup = std::make_shared<const RowMatrix>(w);
+    const auto [a, b] = merge_factors(target);
+    kernels::merge_low_rank<Kernel>(w, base_.layout(), a, b, target.scale);
+    modify(name, [&](Attachment& e) {
+      e.merged = true;
+      e.backup = backup;
+      e.merge_order = ++merge_count_;
+    });
+  }
+
+  /// Takes the merged adapter called `name` back out of the base weights (see merge()). With a
+  /// backup, adapters merged after it must be unmerged first (restoring the copy would drop
+  /// them).
+  /// @throws lorakit::Error (Errc::bad_config) for an unknown or unmerged adapter, or when a
+  ///   backup restore would undo a later merge.
+  void unmerge(std::string_view name) requires(MergeableBase<Base>&& kMergeable) {
+    const Attachment target = find_attachment(name);
+    if (!target.merged) {
+      throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
+                  "adapter '" + std::string(name) + "' is not merged");
+    }
+    MatrixView w = base_.weight();
+    if (target.backup) {
+      for (const Attachment& e : attachments()) {
+        if (e.merged && e.merge_order > target.merge_order) {
+          throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
+                      "adapter '" + std::string(name) + "' was merged before '" + e.name +
+                          "'; unmerge '" + e.name + "' first");
+        }
+      }
+      w = *target.backup;
+    } else {
+      const auto [a, b] = merge_factors(target);
+      kernels::merge_low_rank<Kernel>(w, base_.layout(), a, b, -target.scale);
+    }
+    modify(name, [&](Attachment& e) {
+      e.merged = false;
+      e.backup.reset();
+    });
+  }
+
+  /// Binds this layer to a model-wide switch that forward() reads next to the layer's own
+  /// toggle (one relaxed load). The switch must outlive the layer's use; nullptr unbinds.
+  void bind_switch(const std::atomic<bool>* model_switch) noexcept {
+    model_switch_.store(model_switch != nullptr ? model_switch : &detail::always_on,
+                        std::memory_order_release);
+  }
+
+  /// A copy of the current attachments (allocates; not for the hot path).
+  [[nodiscard]] std::vector<Attachment> attachments() const {
+    return attached_.inspect([](const std::vector<Attachment>& list) { return list; });
+  }
+
+  /// y:(n,out) = base(x:(n,in)) + sum_k s_k * delta_k(x). Never allocates, locks or throws.
+  /// @pre x.cols() == in_features(), y has x.rows() rows and out_features() columns,
+  ///      ws.capacity() >= workspace_floats(1)
+  void forward(ConstMatrixView x, MatrixView y, Workspace& ws) const noexcept {
+    LORAKIT_ASSERT(x.cols() == in_features() && y.cols() == out_features() && y.rows() == x.rows());
+    base_.forward(x, y);
+    if (!adapters_on()) return;
+    LORAKIT_ASSERT(ws.capacity() >= options_.max_rank);
+    attached_.read([&](const std::vector<Attachment>& list) noexcept {
+      for (const Attachment& a : list) {
+        if (a.live()) Variant::apply(a.weights, a.scale, x, y, ws, Kernel{});
+      }
+    });
+  }
+
+  /// Mixed-adapter batch: row i of x takes only the adapter whose id is row_adapter[i]
+  /// (kNoAdapter, or an id not attached or not active here: the base alone). Consecutive rows
+  /// with the same id form a run and each run goes through the kernels once, so hosts that
+  /// order rows by adapter get the longest runs. Never allocates, locks or throws.
+  /// @pre as forward(x, y, ws), and row_adapter.size() == x.rows()
+  void forward(ConstMatrixView x, MatrixView y, Workspace& ws,
+               std::span<const AdapterId> row_adapter) const noexcept {
+    LORAKIT_ASSERT(static_cast<Index>(row_adapter.size()) == x.rows());
+    LORAKIT_ASSERT(x.cols() == in_features() && y.cols() == out_features() && y.rows() == x.rows());
+    base_.forward(x, y);
+    if (!adapters_on()) return;
+    LORAKIT_ASSERT(ws.capacity() >= options_.max_rank);
+    attached_.read([&](const std::vector<Attachment>& list) noexcept {
+      const Index n = x.rows();
+      for (Index i = 0; i < n;) {
+        const AdapterId id = row_adapter[static_cast<std::size_t>(i)];
+        Index j = i + 1;
+        while (j < n && row_adapter[static_cast<std::size_t>(j)] == id) ++j;
+        if (id != kNoAdapter) {
+          for (const Attachment& a : list) {
+            if (a.id == id && a.live()) {
+              Variant::apply(a.weights, a.scale, row_range(x, i, j - i), row_range(y, i, j - i), ws,
+                             Kernel{});
+              break;
+            }
+          }
+        }
+        i = j;
+      }
+    });
+  }
+
+ private:
+  // Whether forward() has any adapter work: both toggles on and something live attached.
+  [[nodiscard]] bool adapters_on() const noexcept {
+    return enabled_.load(std::memory_order_relaxed) &&
+           model_switch_.load(std::memory_order_acquire)->load(std::memory_order_relaxed) &&
+           live_count_.load(std::memory_order_relaxed) != 0;
+  }
+
+  // Replaces the attachment list with make_next(current) and publishes it to readers.
+  template <class MakeNext>
+  void publish(MakeNext&& make_next) {
+    attached_.update([&](const std::vector<Attachment>& current) {
+      std::unique_ptr<std::vector<Attachment>> next = make_next(current);
+      std::size_t live = 0;
+      for (const Attachment& a : *next) live += a.live() ? 1u : 0u;
+      live_count_.store(live, std::memory_order_relaxed);
+      return std::unique_ptr<const std::vector<Attachment>>(std::move(next));
+    });
+  }
+
+  // Publishes a copy of the list with f applied to the attachment called `name`.
+  template <class F>
+  void modify(std::string_view name, F&& f) {
+    publish([&](const std::vector<Attachment>& current) {
+      auto next = std::make_unique<std::vector<Attachment>>(current);
+      bool found = false;
+      for (Attachment& a : *next) {
+        if (a.name == name) {
+          f(a);
+          found = true;
+        }
+      }
+      if (!found) throw unknown(name);
+      return next;
+    });
+  }
+
+  [[nodiscard]] Attachment find_attachment(std::string_view name) const {
+    return attached_.inspect([&](const std::vector<Attachment>& list) {
+      for (const Attachment& a : list) {
+        if (a.name == name) return a;
+      }
+      throw unknown(name);
+    });
+  }
+
+  [[nodiscard]] Error unknown(std::string_view name) const {
+    return Error(Errc::bad_config, ErrorContext{.module = options_.module},
+                 "no adapter '" + std::string(name) + "' is attached to this layer");
+  }
+
+  void require_unmerged(const Attachment& a, const char* what) const {
+    if (a.merged) {
+      throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
+                  "adapter '" + a.name + "' is merged into the base weights; unmerge it before " +
+                      "you " + what + " it");
+    }
+  }
+
+  // The two factors whose product merge folds into W (A:(in,r), B:(r,out) for LoRA).
+  static std::pair<ConstMatrixView, ConstMatrixView> merge_factors(const Attachment& a) noexcept {
+    return {Variant::slot(a.weights, 0), Variant::slot(a.weights, 1)};
   }
 
   Base base_;
   Options options_;
   std::atomic<bool> enabled_{true};
-  std::atomic<std::size_t> attached_count_{0};  // a hint that lets forward() skip the snapshot
+  std::atomic<const std::atomic<bool>*> model_switch_{&detail::always_on};
+  std::atomic<std::size_t> live_count_{0};  // a hint that lets forward() skip the snapshot
+  std::uint64_t merge_count_ = 0;           // orders merges (written by writers only)
   detail::SnapshotCell<std::vector<Attachment>> attached_;
 };
 

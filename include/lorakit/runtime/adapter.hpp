@@ -17,6 +17,7 @@
 #include "lorakit/config.hpp"
 #include "lorakit/core/dtype.hpp"
 #include "lorakit/core/types.hpp"
+#include "lorakit/detail/hash.hpp"
 #include "lorakit/variants/lora.hpp"
 
 namespace lorakit {
@@ -118,7 +119,8 @@ class Adapter {
       : info_(std::move(info)),
         modules_(std::move(modules)),
         saved_(std::move(saved)),
-        storage_(std::move(storage)) {}
+        storage_(std::move(storage)),
+        content_hash_(hash_content()) {}
 
   [[nodiscard]] const AdapterInfo& info() const noexcept { return info_; }
   [[nodiscard]] const std::string& name() const noexcept { return info_.name; }
@@ -156,16 +158,46 @@ class Adapter {
     return n;
   }
 
+  /// A 64-bit hash of everything that decides the adapter's output: every module's name, rank,
+  /// alpha, kind and tensors (dtype, shape, bytes), the scaling rule, the variant and the saved
+  /// tensors. Computed once at construction; equal adapters from different files or formats
+  /// hash equal when their tensors are stored the same way. Not cryptographic.
+  [[nodiscard]] std::uint64_t content_hash() const noexcept { return content_hash_; }
+
   /// What keeps the tensors' bytes alive (mapped files, owned buffers).
   [[nodiscard]] const std::vector<std::shared_ptr<const void>>& storage() const noexcept {
     return storage_;
   }
 
  private:
+  static void hash_tensor(detail::Hasher& h, const AdapterTensor& t) noexcept {
+    h.u64(static_cast<std::uint64_t>(t.dtype)).u64(static_cast<std::uint64_t>(t.shape.rank()));
+    for (Index d : t.shape.dims) h.u64(static_cast<std::uint64_t>(d));
+    h.bytes(t.bytes);
+  }
+
+  [[nodiscard]] std::uint64_t hash_content() const noexcept {
+    detail::Hasher h;
+    h.u64(static_cast<std::uint64_t>(info_.scaling)).u64(static_cast<std::uint64_t>(info_.variant));
+    for (const auto& [name, m] : modules_) {
+      h.text(name).u64(static_cast<std::uint64_t>(m.rank)).f32(m.alpha);
+      h.u64(static_cast<std::uint64_t>(m.kind));
+      hash_tensor(h, m.a);
+      hash_tensor(h, m.b);
+      if (m.magnitude) hash_tensor(h, *m.magnitude);
+    }
+    for (const auto& [name, t] : saved_) {
+      h.text(name);
+      hash_tensor(h, t);
+    }
+    return h.digest();
+  }
+
   AdapterInfo info_;
   std::map<std::string, AdapterModule> modules_;
   std::map<std::string, AdapterTensor> saved_;
   std::vector<std::shared_ptr<const void>> storage_;
+  std::uint64_t content_hash_ = 0;
 };
 
 }  // namespace lorakit

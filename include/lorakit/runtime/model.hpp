@@ -1,0 +1,530 @@
+// SPDX-License-Identifier: MIT
+// SPDX-FileCopyrightText: 2026 The lorakit authors
+// Model: a host's LoRALinear layers by module name, and the named adapters attached to them.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "lorakit/detail/hash.hpp"
+#include "lorakit/error.hpp"
+#include "lorakit/layer/lora_linear.hpp"
+#include "lorakit/runtime/adapter.hpp"
+#include "lorakit/runtime/targeting.hpp"
+#include "lorakit/variants/lora.hpp"
+
+namespace lorakit {
+
+/// One attached adapter, as Model::list() reports it.
+struct AdapterStatus {
+  std::string name;
+  std::string source;  ///< where the adapter was loaded from
+  AdapterFormat format = AdapterFormat::memory;
+  AdapterId id = kNoAdapter;
+  Index rank = 0;
+  float alpha = 0.0f;
+  float scale = 1.0f;  ///< the user scale
+  bool active = true;
+  bool merged = false;
+  std::size_t modules = 0;  ///< layers it is attached to
+  std::size_t bytes = 0;    ///< adapter memory (tensors as loaded, plus any f32 copies)
+  std::uint64_t content_hash = 0;
+};
+
+namespace detail {
+
+// What Model needs of a registered layer, whatever its Base and Kernel (off the hot path).
+class ModelLayer {
+ public:
+  virtual ~ModelLayer() = default;
+  [[nodiscard]] virtual Index in_features() const = 0;
+  [[nodiscard]] virtual Index out_features() const = 0;
+  [[nodiscard]] virtual Index workspace_floats(Index rows) const = 0;
+  virtual void check(const std::string& adapter, const LoRA::Weights& w, const LoRA::Params& p,
+                     float scale, ProblemList& problems) const = 0;
+  virtual void attach(const std::string& adapter, const LoRA::Weights& w, const LoRA::Params& p,
+                      float scale, std::shared_ptr<const void> owner, AdapterId id,
+                      bool active) = 0;
+  virtual bool detach(std::string_view adapter) = 0;
+  virtual void set_scale(std::string_view adapter, float scale) = 0;
+  virtual void set_active(std::string_view adapter, bool active) = 0;
+  [[nodiscard]] virtual bool mergeable() const = 0;
+  virtual void merge(std::string_view adapter, bool keep_backup) = 0;
+  virtual void unmerge(std::string_view adapter) = 0;
+  virtual void bind_switch(const std::atomic<bool>* model_switch) = 0;
+};
+
+template <class Layer>
+class ModelLayerOf final : public ModelLayer {
+ public:
+  explicit ModelLayerOf(Layer& layer) : layer_(&layer) {}
+  Index in_features() const override { return layer_->in_features(); }
+  Index out_features() const override { return layer_->out_features(); }
+  Index workspace_floats(Index rows) const override { return layer_->workspace_floats(rows); }
+  void check(const std::string& adapter, const LoRA::Weights& w, const LoRA::Params& p, float scale,
+             ProblemList& problems) const override {
+    layer_->check_attach(adapter, w, p, scale, problems);
+  }
+  void attach(const std::string& adapter, const LoRA::Weights& w, const LoRA::Params& p,
+              float scale, std::shared_ptr<const void> owner, AdapterId id, bool active) override {
+    layer_->attach(adapter, w, p,
+                   typename Layer::AttachOptions{
+                       .user_scale = scale, .owner = std::move(owner), .id = id, .active = active});
+  }
+  bool detach(std::string_view adapter) override { return layer_->detach(adapter); }
+  void set_scale(std::string_view adapter, float scale) override {
+    layer_->set_scale(adapter, scale);
+  }
+  void set_active(std::string_view adapter, bool active) override {
+    layer_->set_active(adapter, active);
+  }
+  bool mergeable() const override { return Layer::kMergeable; }
+  void merge(std::string_view adapter, bool keep_backup) override {
+    if constexpr (Layer::kMergeable) {
+      layer_->merge(adapter, keep_backup);
+    } else {
+      (void)keep_backup;
+      not_mergeable(adapter);
+    }
+  }
+  void unmerge(std::string_view adapter) override {
+    if constexpr (Layer::kMergeable) {
+      layer_->unmerge(adapter);
+    } else {
+      not_mergeable(adapter);
+    }
+  }
+  void bind_switch(const std::atomic<bool>* model_switch) override {
+    layer_->bind_switch(model_switch);
+  }
+
+ private:
+  [[noreturn]] static void not_mergeable(std::string_view adapter) {
+    throw Error(Errc::unsupported, {},
+                "adapter '" + std::string(adapter) +
+                    "': this layer's base has no writable weights to merge into");
+  }
+  Layer* layer_;
+};
+
+// Keeps an adapter, and f32 copies of any 16-bit tensors, alive for the layers that view them.
+struct AttachedData {
+  std::shared_ptr<const Adapter> adapter;
+  std::vector<std::vector<float>> converted;
+};
+
+}  // namespace detail
+
+/// A host model as lorakit sees it: LoRALinear layers registered by module name, and named
+/// adapters attached across them, each with its own scale, summed where several are active.
+///
+/// - attach() validates every module of an adapter against the registered layers (a module with
+///   no layer, a layer the adapter's target rule selects but has no weights for, in/out/rank
+///   disagreements) and reports every problem in one lorakit::Error before changing anything;
+///   on error nothing is attached.
+/// - Writers (attach, detach, set_scale, set_active, merge, unmerge) are serialised by the
+///   model. Forward calls on the layers may run on other threads throughout, except during
+///   merge/unmerge: each layer call sees one adapter set, never a mix (different layers of one
+///   model pass may see the state before and after a change).
+/// - set_enabled() is one relaxed store to a flag every layer reads: O(1) for any model size.
+/// - The host keeps its layers alive, registered with this model only, until the Model is
+///   destroyed (its destructor unbinds them from the model-wide switch), and runs no forward
+///   on them while it is destroyed.
+///
+/// @code
+///   lorakit::Model model;
+///   model.add("model.layers.0.self_attn.q_proj", q0);    // ... every adapted layer
+///   std::shared_ptr<const lorakit::Adapter> code = lorakit::load_adapter("adapters/code");
+///   model.attach(code, {.name = "code", .scale = 0.8f});
+///   model.set_enabled(false);                             // every layer: base only
+/// @endcode
+class Model {
+ public:
+  struct Options {
+    NameMap names;  ///< adapter module name -> registered layer name
+  };
+
+  struct AttachOptions {
+    std::string name;    ///< defaults to the adapter's own name
+    float scale = 1.0f;  ///< the user scale, on top of the adapter's alpha / r
+    bool active = true;
+    /// Attach adapters that also replace full tensors (PEFT modules_to_save, trained biases):
+    /// lorakit applies only the low-rank modules, so by default such adapters are refused.
+    bool ignore_saved_tensors = false;
+  };
+
+  Model() = default;
+  explicit Model(Options options) : options_(std::move(options)) {}
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+  ~Model() {
+    for (auto& [name, layer] : layers_) layer->bind_switch(nullptr);
+  }
+
+  /// Registers a layer under its module name and binds it to the model-wide switch.
+  /// @throws lorakit::Error (Errc::bad_config) for an empty or already registered name.
+  template <class Base, class Kernel>
+  void add(std::string name, LoRALinear<Base, LoRA, Kernel>& layer) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (name.empty() || layers_.count(name) != 0) {
+      throw Error(Errc::bad_config, ErrorContext{.module = name},
+                  name.empty() ? "a layer needs a name" : "a layer is already registered here");
+    }
+    if (!adapters_.empty()) {
+      throw Error(Errc::bad_config, ErrorContext{.module = name},
+                  "register every layer before attaching adapters");
+    }
+    auto handle = std::make_unique<detail::ModelLayerOf<LoRALinear<Base, LoRA, Kernel>>>(layer);
+    handle->bind_switch(&enabled_);
+    layers_.emplace(std::move(name), std::move(handle));
+    num_layers_ = -1;
+  }
+
+  [[nodiscard]] std::size_t size() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return layers_.size();
+  }
+
+  /// Floats of Workspace a forward() of max_rows rows needs on any registered layer.
+  [[nodiscard]] Index workspace_floats(Index max_rows) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Index n = 0;
+    for (const auto& [name, layer] : layers_) n = std::max(n, layer->workspace_floats(max_rows));
+    return n;
+  }
+
+  /// Turns adapters on or off in every layer at once (one relaxed store; layers read it with
+  /// their own toggle). Off: every layer's forward() equals its base bit for bit.
+  void set_enabled(bool on) noexcept { enabled_.store(on, std::memory_order_relaxed); }
+  [[nodiscard]] bool enabled() const noexcept { return enabled_.load(std::memory_order_relaxed); }
+
+  /// Attaches `adapter` to every layer it has a module for, under options.name (or the
+  /// adapter's name), replacing an adapter of that name in one step per layer. Returns the id
+  /// that per-row forward calls use for it.
+  /// @throws lorakit::Error with every problem found: Errc::no_target (a module without a
+  ///   registered layer), Errc::missing_tensor (a layer the target rule selects without
+  ///   weights), Errc::shape_mismatch / limit_exceeded (from the layers), Errc::unsupported
+  ///   (DoRA, embeddings, saved full tensors unless ignored), Errc::bad_config (bad scale or
+  ///   name, or replacing a merged adapter). Nothing is attached then.
+  AdapterId attach(std::shared_ptr<const Adapter> adapter) {
+    return attach(std::move(adapter), AttachOptions{});
+  }
+
+  /// attach() under a name, with a user scale and an initial active state.
+  AdapterId attach(std::shared_ptr<const Adapter> adapter, AttachOptions options) {
+    if (!adapter) throw Error(Errc::bad_config, {}, "attach() needs an adapter");
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::string name = options.name.empty() ? adapter->name() : options.name;
+    const AdapterInfo& info = adapter->info();
+    ProblemList problems;
+    const ErrorContext file{.file = info.source};
+    if (name.empty()) problems.add(Errc::bad_config, file, "the adapter needs a name to attach");
+    if (!std::isfinite(options.scale)) {
+      problems.add(Errc::bad_config, file, "adapter '" + name + "' has a non-finite scale");
+    }
+    const auto existing = adapters_.find(name);
+    if (existing != adapters_.end() && existing->second.merged) {
+      problems.add(Errc::bad_config, file,
+                   "adapter '" + name + "' is merged; unmerge it before replacing it");
+    }
+    if (info.variant != VariantKind::lora) {
+      problems.add(Errc::unsupported, file,
+                   "adapter '" + name + "' is a DoRA adapter; Model attaches plain LoRA only");
+    }
+    if (!adapter->saved().empty() && !options.ignore_saved_tensors) {
+      std::string keys;
+      for (const auto& [key, t] : adapter->saved()) keys += (keys.empty() ? "" : ", ") + key;
+      problems.add(Errc::unsupported, ErrorContext{.file = info.source, .tensor = keys},
+                   "adapter '" + name +
+                       "' also replaces full tensors the host must load itself; attach with "
+                       "ignore_saved_tensors = true to apply only its low-rank modules");
+    }
+
+    // Which layer each module goes to, and each module checked against its layer.
+    std::vector<Placed> plan;
+    auto data = std::make_shared<detail::AttachedData>();
+    data->adapter = adapter;
+    std::map<std::string, std::string, std::less<>> layer_of;  // registered layer -> module
+    for (const auto& [module_name, module] : adapter->modules()) {
+      const std::string layer_name = options_.names(module_name);
+      const ErrorContext where{.file = info.source, .module = module_name};
+      auto it = layer_name.empty() ? layers_.end() : layers_.find(layer_name);
+      if (it == layers_.end()) {
+        problems.add(Errc::no_target, where,
+                     "adapter '" + name + "' has weights for a layer the model did not register" +
+                         (layer_name != module_name ? " (mapped to '" + layer_name + "')" : ""));
+        continue;
+      }
+      if (!layer_of.emplace(layer_name, module_name).second) {
+        problems.add(Errc::bad_config, where,
+                     "adapter '" + name + "': modules '" + layer_of[layer_name] + "' and '" +
+                         module_name + "' map to the same layer '" + layer_name + "'");
+        continue;
+      }
+      if (module.kind != ModuleKind::linear) {
+        problems.add(Errc::unsupported, where,
+                     "adapter '" + name + "': embedding modules are not applied by Model");
+        continue;
+      }
+      const std::optional<ConstMatrixView> a = as_f32(module.a, *data);
+      const std::optional<ConstMatrixView> b = as_f32(module.b, *data);
+      if (!a || !b) {
+        problems.add(Errc::unsupported_dtype, where,
+                     "adapter '" + name + "': tensors must be F32, F16 or BF16");
+        continue;
+      }
+      Placed p{it->second.get(), LoRA::Weights{*a, *b}, adapter->params(module)};
+      ProblemList local;
+      p.layer->check(name, p.weights, p.params, options.scale, local);
+      for (Problem& q : local.items()) {
+        if (q.context.module.empty()) q.context.module = module_name;
+        if (q.context.file.empty()) q.context.file = info.source;
+      }
+      problems.append(std::move(local));
+      plan.push_back(p);
+    }
+    if (has_rule(info.target)) {
+      const TargetMatcher selects(info.target, num_layers());
+      for (const auto& [layer_name, layer] : layers_) {
+        if (layer_of.count(layer_name) == 0 && selects(layer_name)) {
+          problems.add(
+              Errc::missing_tensor,
+              ErrorContext{
+                  .file = info.source, .module = layer_name, .hint = "maybe wrong base model?"},
+              "adapter '" + name +
+                  "': its target rule selects this layer but it has no weights for it");
+        }
+      }
+    }
+    problems.throw_if_any();
+
+    // Commit: attach (replacing by name) on the planned layers, detach the name elsewhere. On
+    // an exception (out of memory) the layers go back to the previous adapter of that name.
+    const AdapterId id = existing != adapters_.end() ? existing->second.id : next_id_++;
+    try {
+      for (const Placed& p : plan) {
+        p.layer->attach(name, p.weights, p.params, options.scale, data, id, options.active);
+      }
+      for (const auto& [layer_name, layer] : layers_) {
+        if (layer_of.count(layer_name) == 0) layer->detach(name);
+      }
+    } catch (...) {
+      for (const auto& [layer_name, layer] : layers_) layer->detach(name);
+      if (existing != adapters_.end()) restore(name, existing->second);
+      throw;
+    }
+    std::size_t bytes = adapter->memory_bytes();
+    for (const auto& c : data->converted) bytes += c.size() * sizeof(float);
+    adapters_[name] =
+        Entry{id, adapter, data, options.scale, options.active, false, bytes, std::move(plan)};
+    return id;
+  }
+
+  /// Detaches the adapter called `name` from every layer. Returns false when none is attached.
+  /// @throws lorakit::Error (Errc::bad_config) when it is merged (unmerge it first).
+  bool detach(std::string_view name) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = adapters_.find(std::string(name));
+    if (it == adapters_.end()) return false;
+    require_unmerged(it->second, name);
+    for (auto& [layer_name, layer] : layers_) layer->detach(name);
+    adapters_.erase(it);
+    return true;
+  }
+
+  /// Changes the user scale of the adapter called `name` in every layer.
+  /// @throws lorakit::Error (Errc::bad_config) for an unknown name, a non-finite scale or a
+  ///   merged adapter.
+  void set_scale(std::string_view name, float scale) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Entry& e = entry(name);
+    if (!std::isfinite(scale)) {
+      throw Error(Errc::bad_config, {}, "adapter '" + std::string(name) + "': non-finite scale");
+    }
+    require_unmerged(e, name);
+    for (const Placed& p : e.placed) p.layer->set_scale(name, scale);
+    e.scale = scale;
+  }
+
+  /// Activates or deactivates the adapter called `name` in every layer (kept attached).
+  /// @throws lorakit::Error (Errc::bad_config) for an unknown name.
+  void set_active(std::string_view name, bool active) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Entry& e = entry(name);
+    for (const Placed& p : e.placed) p.layer->set_active(name, active);
+    e.active = active;
+  }
+
+  /// Folds the adapter called `name` into the weights of every layer it is attached to (see
+  /// LoRALinear::merge). Checks every layer can merge before changing any. No forward() may run
+  /// on the model meanwhile.
+  /// @throws lorakit::Error Errc::unsupported (a layer without writable weights),
+  ///   Errc::bad_config (unknown or already merged).
+  void merge(std::string_view name, bool keep_backup = false) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Entry& e = entry(name);
+    if (e.merged)
+      throw Error(Errc::bad_config, {}, "adapter '" + std::string(name) + "' is merged");
+    for (const auto& [layer_name, layer] : layers_) {
+      if (!layer->mergeable() && placed_on(e, layer.get())) {
+        throw Error(Errc::unsupported, ErrorContext{.module = layer_name},
+                    "adapter '" + std::string(name) +
+                        "': this layer's base has no writable weights to merge into");
+      }
+    }
+    for (const Placed& p : e.placed) p.layer->merge(name, keep_backup);
+    e.merged = true;
+  }
+
+  /// Takes the merged adapter called `name` back out of every layer's weights.
+  /// @throws lorakit::Error (Errc::bad_config) for an unknown or unmerged adapter, or a backup
+  ///   restore that would undo a later merge.
+  void unmerge(std::string_view name) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Entry& e = entry(name);
+    if (!e.merged) {
+      throw Error(Errc::bad_config, {}, "adapter '" + std::string(name) + "' is not merged");
+    }
+    for (const Placed& p : e.placed) p.layer->unmerge(name);
+    e.merged = false;
+  }
+
+  /// The id of the adapter called `name` for per-row forward calls, or kNoAdapter.
+  [[nodiscard]] AdapterId id(std::string_view name) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = adapters_.find(std::string(name));
+    return it == adapters_.end() ? kNoAdapter : it->second.id;
+  }
+
+  /// Every attached adapter, by name.
+  [[nodiscard]] std::vector<AdapterStatus> list() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<AdapterStatus> out;
+    for (const auto& [name, e] : adapters_) {
+      const AdapterInfo& info = e.adapter->info();
+      out.push_back(AdapterStatus{name, info.source, info.format, e.id, info.rank, info.alpha,
+                                  e.scale, e.active, e.merged, e.placed.size(), e.bytes,
+                                  e.adapter->content_hash()});
+    }
+    return out;
+  }
+
+  /// An identity of what the model's adapters add to its output right now, for host KV and
+  /// prompt-cache keys: a hash over the active adapters' content hashes and user scales
+  /// (order-independent), merged adapters included, or 0 when adapters are off or none is
+  /// active. Equal identities mean the same weights at the same scales.
+  [[nodiscard]] std::uint64_t identity() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> parts;
+    for (const auto& [name, e] : adapters_) {
+      const bool counts = e.merged || (e.active && e.scale != 0.0f && enabled());
+      if (counts)
+        parts.emplace_back(e.adapter->content_hash(), std::bit_cast<std::uint32_t>(e.scale));
+    }
+    if (parts.empty()) return 0;
+    std::sort(parts.begin(), parts.end());
+    detail::Hasher h;
+    for (const auto& [hash, scale] : parts) h.u64(hash).u64(scale);
+    return h.digest();
+  }
+
+ private:
+  // One module of an adapter on its layer.
+  struct Placed {
+    detail::ModelLayer* layer;
+    LoRA::Weights weights;
+    LoRA::Params params;
+  };
+
+  struct Entry {
+    AdapterId id = kNoAdapter;
+    std::shared_ptr<const Adapter> adapter;
+    std::shared_ptr<detail::AttachedData> data;
+    float scale = 1.0f;
+    bool active = true;
+    bool merged = false;
+    std::size_t bytes = 0;
+    std::vector<Placed> placed;
+  };
+
+  static bool placed_on(const Entry& e, const detail::ModelLayer* layer) {
+    for (const Placed& p : e.placed) {
+      if (p.layer == layer) return true;
+    }
+    return false;
+  }
+
+  // The tensor as an f32 view: in place for F32, else a converted copy kept in `data`.
+  static std::optional<ConstMatrixView> as_f32(const AdapterTensor& t, detail::AttachedData& data) {
+    if (t.dtype == DType::f32) return t.view();
+    if (t.dtype != DType::f16 && t.dtype != DType::bf16) return std::nullopt;
+    std::vector<float>& out = data.converted.emplace_back(static_cast<std::size_t>(t.elements()));
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      std::uint16_t bits;
+      std::memcpy(&bits, t.bytes.data() + 2 * i, 2);
+      out[i] = t.dtype == DType::f16 ? Float16::from_bits(bits).to_float()
+                                     : BFloat16::from_bits(bits).to_float();
+    }
+    return make_view(static_cast<const float*>(out.data()), t.rows(), t.cols());
+  }
+
+  // Puts a previous entry back on its layers after a failed replacement.
+  void restore(const std::string& name, const Entry& e) noexcept {
+    try {
+      for (const Placed& p : e.placed) {
+        p.layer->attach(name, p.weights, p.params, e.scale, e.data, e.id, e.active);
+      }
+    } catch (...) {
+      // Out of memory while recovering from out of memory: the layers keep what was restored.
+    }
+  }
+
+  Entry& entry(std::string_view name) {
+    auto it = adapters_.find(std::string(name));
+    if (it == adapters_.end()) {
+      throw Error(Errc::bad_config, {}, "no adapter '" + std::string(name) + "' is attached");
+    }
+    return it->second;
+  }
+
+  static void require_unmerged(const Entry& e, std::string_view name) {
+    if (e.merged) {
+      throw Error(Errc::bad_config, {},
+                  "adapter '" + std::string(name) + "' is merged; unmerge it first");
+    }
+  }
+
+  // One more than the largest layer index among the registered names (mlx-lm's num_layers).
+  int num_layers() {
+    if (num_layers_ < 0) {
+      num_layers_ = 0;
+      for (const auto& [name, layer] : layers_) {
+        num_layers_ = std::max(num_layers_, layer_index(name) + 1);
+      }
+    }
+    return num_layers_;
+  }
+
+  Options options_;
+  std::atomic<bool> enabled_{true};
+  mutable std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<detail::ModelLayer>, std::less<>> layers_;
+  std::map<std::string, Entry, std::less<>> adapters_;
+  AdapterId next_id_ = 0;
+  int num_layers_ = -1;
+};
+
+}  // namespace lorakit

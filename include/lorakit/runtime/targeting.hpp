@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+// SPDX-FileCopyrightText: 2026 The lorakit authors
+// Targeting: which host layer a module name of an adapter file means, and which layers an
+// adapter's target rule selects.
+#pragma once
+
+#include <charconv>
+#include <functional>
+#include <optional>
+#include <regex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "lorakit/error.hpp"
+#include "lorakit/runtime/adapter.hpp"
+
+namespace lorakit {
+
+/// Maps a module name as adapter files spell it (model.layers.3.self_attn.q_proj) to the name
+/// the host registered its layer under. Rules apply in the order they were added, each to the
+/// result of the previous one; with no rules the name is kept.
+///
+/// @code
+///   lorakit::NameMap names;
+///   names.strip_prefix("model.").replace("self_attn.", "attn.");   // layers.3.attn.q_proj
+///   names.function([](std::string_view n) { return std::string(n); });
+/// @endcode
+class NameMap {
+ public:
+  using Function = std::function<std::string(std::string_view)>;
+
+  /// Removes `prefix` from names that start with it.
+  NameMap& strip_prefix(std::string prefix) {
+    rules_.push_back([p = std::move(prefix)](std::string_view n) {
+      return std::string(n.starts_with(p) ? n.substr(p.size()) : n);
+    });
+    return *this;
+  }
+
+  /// Replaces a leading `from` with `to` (names without it are kept).
+  NameMap& replace_prefix(std::string from, std::string to) {
+    rules_.push_back([f = std::move(from), t = std::move(to)](std::string_view n) {
+      return n.starts_with(f) ? t + std::string(n.substr(f.size())) : std::string(n);
+    });
+    return *this;
+  }
+
+  /// Replaces every occurrence of `from` (non-empty) with `to`.
+  NameMap& replace(std::string from, std::string to) {
+    if (from.empty()) throw Error(Errc::bad_config, {}, "NameMap::replace needs a non-empty text");
+    rules_.push_back([f = std::move(from), t = std::move(to)](std::string_view n) {
+      std::string out;
+      std::size_t at = 0;
+      for (std::size_t hit; (hit = n.find(f, at)) != std::string_view::npos; at = hit + f.size()) {
+        out.append(n.substr(at, hit - at)).append(t);
+      }
+      return out.append(n.substr(at));
+    });
+    return *this;
+  }
+
+  /// Any mapping of the host's own; an empty result means "no layer of the host".
+  NameMap& function(Function f) {
+    rules_.push_back(std::move(f));
+    return *this;
+  }
+
+  [[nodiscard]] std::string operator()(std::string_view module) const {
+    std::string name(module);
+    for (const Function& rule : rules_) name = rule(name);
+    return name;
+  }
+
+  [[nodiscard]] bool empty() const noexcept { return rules_.empty(); }
+
+ private:
+  std::vector<Function> rules_;
+};
+
+/// The layer index in a module name: the first all-digit component that follows a component
+/// named in `patterns` (PEFT's layers_pattern), or the first all-digit component when
+/// `patterns` is empty. -1 when there is none. "model.layers.3.self_attn.q_proj" -> 3.
+[[nodiscard]] inline int layer_index(std::string_view module,
+                                     std::span<const std::string> patterns = {}) {
+  std::string_view previous;
+  while (!module.empty()) {
+    const std::size_t dot = module.find('.');
+    const std::string_view part = module.substr(0, dot);
+    int value = 0;
+    const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
+    const bool number = !part.empty() && ec == std::errc() && end == part.data() + part.size() &&
+                        part.find_first_not_of("0123456789") == std::string_view::npos;
+    if (number) {
+      bool after_pattern = patterns.empty();
+      for (const std::string& p : patterns) after_pattern = after_pattern || previous == p;
+      if (after_pattern) return value;
+    }
+    previous = part;
+    module = dot == std::string_view::npos ? std::string_view{} : module.substr(dot + 1);
+  }
+  return -1;
+}
+
+/// Whether `rule` names any modules at all (an adapter built in memory or read from a GGUF file
+/// may carry none).
+[[nodiscard]] inline bool has_rule(const TargetRule& rule) noexcept {
+  return !rule.names.empty() || !rule.regex.empty();
+}
+
+/// A TargetRule ready to test many names: PEFT's semantics, where a regex must match the whole
+/// name; a list entry matches the name itself or its last components ("q_proj" matches
+/// "model.layers.0.self_attn.q_proj"); `layers` keeps only those layer indices; and
+/// `last_layers` (mlx-lm) keeps the last that many of the model's `num_layers` layers.
+class TargetMatcher {
+ public:
+  /// @throws lorakit::Error (Errc::bad_config) for a regex std::regex cannot compile.
+  explicit TargetMatcher(TargetRule rule, int num_layers = -1)
+      : rule_(std::move(rule)), num_layers_(num_layers) {
+    if (rule_.regex.empty()) return;
+    try {
+      regex_.emplace(rule_.regex);
+    } catch (const std::regex_error& e) {
+      throw Error(Errc::bad_config, {},
+                  "target_modules regex '" + rule_.regex + "' does not compile: " + e.what());
+    }
+  }
+
+  [[nodiscard]] bool operator()(std::string_view module) const {
+    bool selected = false;
+    if (regex_) {
+      selected = std::regex_match(module.begin(), module.end(), *regex_);
+    } else {
+      for (const std::string& name : rule_.names) {
+        selected = selected || module == name ||
+                   (module.size() > name.size() && module.ends_with(name) &&
+                    module[module.size() - name.size() - 1] == '.');
+      }
+    }
+    if (!selected) return false;
+    if (rule_.layers.empty() && rule_.last_layers < 0) return true;
+    const int index = layer_index(module, rule_.layers_pattern);
+    if (index < 0) return false;
+    if (!rule_.layers.empty()) {
+      bool listed = false;
+      for (int l : rule_.layers) listed = listed || l == index;
+      if (!listed) return false;
+    }
+    return rule_.last_layers < 0 || num_layers_ < 0 || index >= num_layers_ - rule_.last_layers;
+  }
+
+ private:
+  TargetRule rule_;
+  int num_layers_;
+  std::optional<std::regex> regex_;
+};
+
+/// Whether `rule` selects `module` (see TargetMatcher; build one to test many names).
+[[nodiscard]] inline bool targets(const TargetRule& rule, std::string_view module,
+                                  int num_layers = -1) {
+  return TargetMatcher(rule, num_layers)(module);
+}
+
+}  // namespace lorakit
