@@ -177,7 +177,7 @@ TEST_CASE("PEFT: a real adapter attached to a layer adds s * x * lora_A^T * lora
   check_close(ref, lorakit::make_view(y), "real adapter delta");
 }
 
-TEST_CASE("PEFT: every real adapter loads; the NaN one is reported unless the check is off",
+TEST_CASE("PEFT: every real adapter loads and the NaN one is reported unless the check is off",
           "[io][peft][fixtures]") {
   LORAKIT_REQUIRE_FIXTURES();
   struct Expect {
@@ -515,7 +515,7 @@ TEST_CASE("PEFT: s * A * B equals s * (lora_B * lora_A)^T from the raw file for 
   }
 }
 
-TEST_CASE("PEFT -> mlx-lm -> load gives the same delta; F16 storage round-trips bit for bit",
+TEST_CASE("PEFT -> mlx-lm -> load gives the same delta and F16 storage round-trips bit for bit",
           "[io][peft][mlx][fixtures]") {
   LORAKIT_REQUIRE_FIXTURES();
   TempDir tmp;

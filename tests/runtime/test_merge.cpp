@@ -74,7 +74,7 @@ TEMPLATE_TEST_CASE("merge_low_rank matches the oracle in both weight layouts", "
   check_close(ref, lorakit::make_cview(w), "merged W");
 }
 
-TEST_CASE("LoRALinear::merge folds the adapter into W; unmerge restores it", "[runtime][merge]") {
+TEST_CASE("LoRALinear::merge folds the adapter into W and unmerge restores it", "[runtime][merge]") {
   const Index in = 40;
   const Index out = 24;
   const WeightLayout layout = GENERATE(WeightLayout::out_in, WeightLayout::in_out);
