@@ -13,6 +13,7 @@
 
 #include "adapter_fixture.hpp"
 #include "approx.hpp"
+#include "files.hpp"
 #include "lorakit/lorakit.hpp"
 #include "reference.hpp"
 
@@ -369,4 +370,67 @@ TEST_CASE("LoRALinear: each row takes its own adapter in a mixed batch", "[runti
   lorakit::Workspace ws(m.layers[0]->workspace_floats(n));
   m.layers[0]->forward(lorakit::make_cview(x), lorakit::make_view(y), ws, rows);
   check_identical(lorakit::make_cview(run_base(m, 0, x)), lorakit::make_cview(y), "switch off");
+}
+
+namespace {
+
+struct NoOp {
+  void operator()(lorakit::ConstMatrixView, lorakit::MatrixView y) const noexcept { y.setZero(); }
+};
+using ShapeLayer = lorakit::LoRALinear<lorakit::FunctionLinear<NoOp>, lorakit::LoRA>;
+
+// q_proj (hidden -> hidden) and v_proj (hidden -> kv) layers for `blocks` blocks: the shapes of
+// a base model, without its weights.
+struct ShapeModel {
+  std::vector<std::unique_ptr<ShapeLayer>> layers;
+  Model model;
+  ShapeModel(int blocks, Index hidden, Index kv) {
+    for (int b = 0; b < blocks; ++b) {
+      for (const char* proj : {"q_proj", "v_proj"}) {
+        const Index out = proj[0] == 'q' ? hidden : kv;
+        layers.push_back(
+            std::make_unique<ShapeLayer>(lorakit::FunctionLinear<NoOp>({}, hidden, out)));
+        model.add("model.layers." + std::to_string(b) + ".self_attn." + proj, *layers.back());
+      }
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("Model: real adapters attach to their base's shapes, a wrong base is refused",
+          "[runtime][model][fixtures]") {
+  LORAKIT_REQUIRE_FIXTURES();
+  const auto peft = fixtures_dir() / "peft";
+  // Llama 3.2 1B: 16 blocks, hidden 2048, 8 KV heads of 64 (v_proj 2048 -> 512).
+  ShapeModel llama(16, 2048, 512);
+  const auto llama_adapter = lorakit::io::load_adapter(peft / "llama32-1b-qv");
+  llama.model.attach(llama_adapter);
+  REQUIRE(llama.model.list().size() == 1);
+  CHECK(llama.model.list()[0].modules == 32);
+  for (const auto& layer : llama.layers) CHECK(layer->attachments().size() == 1);
+
+  // SmolLM2 135M (30 blocks, hidden 576) on the Llama model: every shape disagrees and blocks
+  // 16-29 have no layer.
+  try {
+    llama.model.attach(lorakit::io::load_adapter(peft / "smollm2-135m-qv"), {.name = "smol"});
+    FAIL("an adapter for another base model was attached");
+  } catch (const lorakit::Error& e) {
+    const auto c = codes(e);
+    CHECK(std::count(c.begin(), c.end(), Errc::no_target) == 28);
+    CHECK(std::count(c.begin(), c.end(), Errc::shape_mismatch) == 64);
+    CHECK_THAT(e.what(), Catch::Contains("smollm2-135m-qv"));
+    CHECK_THAT(e.what(), Catch::Contains("maybe wrong base model?"));
+  }
+  CHECK(llama.model.list().size() == 1);
+  for (const auto& layer : llama.layers) CHECK(layer->attachments().size() == 1);
+
+  // mlx-lm adapter on Qwen2.5 0.5B (24 blocks, hidden 896, v_proj 896 -> 128): trained on the
+  // last 4 blocks (num_layers = 4), which the target rule knows, so blocks 0-19 are not missing.
+  LORAKIT_REQUIRE_FIXTURES();
+  ShapeModel qwen(24, 896, 128);
+  qwen.model.attach(lorakit::io::load_adapter(fixtures_dir() / "mlx" / "mlx-qwen25-05b"));
+  CHECK(qwen.model.list()[0].modules == 8);
+  CHECK(qwen.layers[40]->attachments().size() == 1);  // block 20, q_proj
+  CHECK(qwen.layers[39]->attachments().empty());      // block 19, v_proj
 }

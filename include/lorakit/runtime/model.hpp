@@ -263,7 +263,9 @@ class Model {
       const ErrorContext where{.file = info.source, .module = module_name};
       auto it = layer_name.empty() ? layers_.end() : layers_.find(layer_name);
       if (it == layers_.end()) {
-        problems.add(Errc::no_target, where,
+        ErrorContext c = where;
+        c.hint = "maybe wrong base model, or a NameMap rule missing?";
+        problems.add(Errc::no_target, std::move(c),
                      "adapter '" + name + "' has weights for a layer the model did not register" +
                          (layer_name != module_name ? " (mapped to '" + layer_name + "')" : ""));
         continue;
