@@ -7,6 +7,7 @@
 
 #include "files.hpp"
 #include "lorakit/io/safetensors.hpp"
+#include "malformed_safetensors.hpp"
 
 using lorakit::DType;
 using lorakit::Errc;
@@ -89,73 +90,9 @@ TEST_CASE("safetensors: a header whose length is not a multiple of 8 and null me
 }
 
 TEST_CASE("safetensors: every malformed file is refused with a clear error", "[io][safetensors]") {
-  struct Case {
-    const char* what;
-    std::vector<std::byte> bytes;
-    Errc code;
-    const char* fragment;
-  };
-  const std::string ok_entry = R"("t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
-  const Case cases[] = {
-      {"shorter than 8 bytes", std::vector<std::byte>(5), Errc::bad_format, "shorter than"},
-      {"header length above the limit", raw_safetensors("{}", 0, std::uint64_t{1} << 40),
-       Errc::limit_exceeded, "exceeds the limit"},
-      {"header length past the end", raw_safetensors("{}", 0, 100), Errc::bad_format,
-       "runs past the end"},
-      {"header not an object", raw_safetensors("[1,2]", 0), Errc::bad_format, "start with '{'"},
-      {"invalid JSON", raw_safetensors("{\"t\":", 0), Errc::bad_format, "not valid JSON"},
-      {"entry not an object", raw_safetensors(R"({"t":3})", 0), Errc::bad_format, "not an object"},
-      {"missing dtype", raw_safetensors(R"({"t":{"shape":[1],"data_offsets":[0,4]}})", 4),
-       Errc::bad_format, "'dtype'"},
-      {"unknown dtype",
-       raw_safetensors(R"({"t":{"dtype":"F7","shape":[1],"data_offsets":[0,4]}})", 4),
-       Errc::bad_format, "unknown dtype 'F7'"},
-      {"negative dimension",
-       raw_safetensors(R"({"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4),
-       Errc::bad_format, "non-negative integer"},
-      {"fractional dimension",
-       raw_safetensors(R"({"t":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})", 4),
-       Errc::bad_format, "non-negative integer"},
-      {"three data offsets",
-       raw_safetensors(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}})", 8),
-       Errc::bad_format, "two non-negative integers"},
-      {"negative data offset",
-       raw_safetensors(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}})", 8),
-       Errc::bad_format, "two non-negative integers"},
-      {"offsets end before they begin",
-       raw_safetensors(R"({"t":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})", 8),
-       Errc::bad_format, "end before they begin"},
-      {"byte count disagrees with the shape",
-       raw_safetensors(R"({"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
-       Errc::bad_format, "needs 12"},
-      {"data past the end of the file",
-       raw_safetensors(R"({"t":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8),
-       Errc::bad_format, "past the 8-byte data section"},
-      {"two tensors overlap",
-       raw_safetensors(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-                       R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-                       12),
-       Errc::bad_format, "overlaps tensor 'a'"},
-      {"shape product overflows",
-       raw_safetensors(R"({"t":{"dtype":"F32","shape":[4294967296,4294967296,16],)"
-                       R"("data_offsets":[0,0]}})",
-                       0),
-       Errc::bad_format, "overflows"},
-      {"too many dimensions",
-       raw_safetensors(R"({"t":{"dtype":"F32","shape":[1,1,1,1,1,1,1,1,1],)"
-                       R"("data_offsets":[0,4]}})",
-                       4),
-       Errc::limit_exceeded, "dimensions"},
-      {"metadata not an object", raw_safetensors(R"({"__metadata__":3,)" + ok_entry + "}", 8),
-       Errc::bad_format, "__metadata__"},
-      {"metadata value not a string",
-       raw_safetensors(R"({"__metadata__":{"k":1},)" + ok_entry + "}", 8), Errc::bad_format,
-       "value of 'k' is not a string"},
-      {"a name used twice", raw_safetensors("{" + ok_entry + "," + ok_entry + "}", 8),
-       Errc::bad_format, "names 't' twice"},
-  };
+  const std::vector<MalformedCase> cases = malformed_safetensors();
   int per_tensor = 0;
-  for (const Case& c : cases) {
+  for (const MalformedCase& c : cases) {
     INFO(c.what);
     try {
       (void)parse(c.bytes);

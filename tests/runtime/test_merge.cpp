@@ -74,7 +74,8 @@ TEMPLATE_TEST_CASE("merge_low_rank matches the oracle in both weight layouts", "
   check_close(ref, lorakit::make_cview(w), "merged W");
 }
 
-TEST_CASE("LoRALinear::merge folds the adapter into W and unmerge restores it", "[runtime][merge]") {
+TEST_CASE("LoRALinear::merge folds the adapter into W and unmerge restores it",
+          "[runtime][merge]") {
   const Index in = 40;
   const Index out = 24;
   const WeightLayout layout = GENERATE(WeightLayout::out_in, WeightLayout::in_out);
@@ -212,4 +213,58 @@ TEST_CASE("Model::merge and unmerge across layers", "[runtime][merge]") {
     check_identical(lorakit::make_cview(w0[k]), lorakit::make_cview(m.weights[k]), m.names[k]);
   }
   CHECK(model.detach("a"));
+}
+
+TEST_CASE("unmerge goes in reverse merge order, with or without backups", "[runtime][merge]") {
+  RowMatrix w = random_matrix(8, 8, 1);
+  const RowMatrix w0 = w;
+  Layer layer(DenseLinear<float>(w.data(), 8, 8));
+  const auto p = make_lora(8, 8, 2, 2.0f, 2);
+  const auto q = make_lora(8, 8, 3, 3.0f, 4);
+  layer.attach("p", p->weights(), p->params, 1.0f, p);
+  layer.attach("q", q->weights(), q->params, 1.0f, q);
+  // p without a backup, then q with one (its copy holds W + p): taking p out first and then
+  // restoring q's copy would bring p back while the layer also computes it.
+  layer.merge("p", false);
+  layer.merge("q", true);
+  CHECK_THROWS_AS(layer.check_unmerge("p"), lorakit::Error);
+  CHECK_THROWS_AS(layer.unmerge("p"), lorakit::Error);
+  CHECK(layer.attachments()[0].merged);
+  layer.check_unmerge("q");
+  layer.unmerge("q");
+  layer.unmerge("p");
+  Reference back = merged_reference(w0, WeightLayout::out_in, p->a, p->b, 1.0);
+  back.value = w0.cast<double>();
+  back.terms = 2 * (2 + 2);
+  check_close(back, lorakit::make_cview(w), "W after both unmerges");
+}
+
+TEST_CASE("Model::unmerge checks every layer before changing any", "[runtime][merge]") {
+  TinyModel m(1, 16);
+  lorakit::Model model;
+  model.add(m.names[0], *m.layers[0]);
+  model.add(m.names[1], *m.layers[1]);
+  const std::vector<RowMatrix> w0 = m.weights;
+  const auto x = make_adapter("x", m.specs(4), 1);                // both layers
+  const auto y = make_adapter("y", {{m.names[1], 16, 8, 2}}, 5);  // v_proj only
+  model.attach(x);
+  model.attach(y);
+  model.merge("x", true);
+  model.merge("y", true);
+  const RowMatrix q_merged = m.weights[0];
+  try {
+    model.unmerge("x");  // y, merged later, still sits on v_proj
+    FAIL("unmerged x under y");
+  } catch (const lorakit::Error& e) {
+    CHECK(e.code() == Errc::bad_config);
+    CHECK_THAT(e.what(), Catch::Contains("unmerge 'y' first"));
+  }
+  check_identical(lorakit::make_cview(q_merged), lorakit::make_cview(m.weights[0]),
+                  "q_proj untouched");
+  CHECK(model.list()[0].merged);
+  model.unmerge("y");
+  model.unmerge("x");
+  for (std::size_t k = 0; k < 2; ++k) {
+    check_identical(lorakit::make_cview(w0[k]), lorakit::make_cview(m.weights[k]), m.names[k]);
+  }
 }

@@ -30,6 +30,13 @@ TEST_CASE("layer_index finds the block number", "[runtime][targeting]") {
   const std::vector<std::string> pattern{"block"};
   CHECK(lorakit::layer_index("encoder.2.block.7.layer.0.SelfAttention.q", pattern) == 7);
   CHECK(lorakit::layer_index("encoder.2.layer.0.q", pattern) == -1);
+  // The last index wins (PEFT's greedy match): an expert's number inside a block.
+  CHECK(lorakit::layer_index("model.layers.1.mlp.experts.0.w1") == 0);
+  const std::vector<std::string> layers{"layers"};
+  CHECK(lorakit::layer_index("model.layers.1.mlp.experts.0.w1", layers) == 1);
+  // An index needs two components before it and one after it.
+  CHECK(lorakit::layer_index("layers.1.q_proj") == -1);
+  CHECK(lorakit::layer_index("model.layers.1") == -1);
 }
 
 TEST_CASE("TargetMatcher: lists match whole trailing components", "[runtime][targeting]") {
@@ -66,6 +73,14 @@ TEST_CASE("TargetMatcher: layers_to_transform and mlx-lm's last layers", "[runti
       TargetRule{.names = {"q"}, .layers = {0}, .layers_pattern = {"block"}});
   CHECK(patterned("encoder.block.0.layer.0.SelfAttention.q"));
   CHECK_FALSE(patterned("encoder.block.1.layer.0.SelfAttention.q"));
+  // Only suffix matches are narrowed: a module named in full, or a regex, is not (as PEFT).
+  const TargetMatcher exact(
+      TargetRule{.names = {"model.layers.2.self_attn.q_proj", "v_proj"}, .layers = {0}});
+  CHECK(exact("model.layers.2.self_attn.q_proj"));
+  CHECK_FALSE(exact("model.layers.2.self_attn.v_proj"));
+  CHECK(exact("model.layers.0.self_attn.v_proj"));
+  const TargetMatcher regex(TargetRule{.regex = R"(.*q_proj)", .layers = {0}});
+  CHECK(regex("model.layers.5.self_attn.q_proj"));
   const TargetMatcher last(TargetRule{.names = {"q_proj"}, .last_layers = 4}, 24);
   CHECK(last("model.layers.20.self_attn.q_proj"));
   CHECK(last("model.layers.23.self_attn.q_proj"));

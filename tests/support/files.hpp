@@ -19,6 +19,7 @@
 #include "lorakit/core/dtype.hpp"
 #include "lorakit/io/dtype.hpp"
 #include "lorakit/io/safetensors.hpp"
+#include "raw_bytes.hpp"
 
 namespace lorakit::test {
 
@@ -56,20 +57,6 @@ inline void write_bytes(const std::filesystem::path& path, const std::vector<std
 inline void write_text(const std::filesystem::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
   out << text;
-}
-
-/// Raw safetensors bytes: an explicit header length (default: the text's length), the header
-/// text, then `data_bytes` bytes of data (0, 1, 2, ...). For hand-made malformed files.
-inline std::vector<std::byte> raw_safetensors(const std::string& header, std::size_t data_bytes,
-                                              std::optional<std::uint64_t> length = {}) {
-  std::vector<std::byte> out(8 + header.size() + data_bytes);
-  const std::uint64_t n = length.value_or(header.size());
-  std::memcpy(out.data(), &n, 8);
-  std::memcpy(out.data() + 8, header.data(), header.size());
-  for (std::size_t i = 0; i < data_bytes; ++i) {
-    out[8 + header.size() + i] = static_cast<std::byte>(i & 0xff);
-  }
-  return out;
 }
 
 /// A tensor to put in a generated file: values are given as floats and stored as `dtype`.

@@ -3,12 +3,14 @@
 // Reading adapter_config.json files: parse, then typed field access with errors naming the file.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lorakit/error.hpp"
@@ -25,10 +27,16 @@ class JsonConfig {
     if (!in) throw Error(Errc::io, ErrorContext{.file = path.string()}, "cannot open");
     std::stringstream text;
     text << in.rdbuf();
+    return parse(text.str(), path.string());
+  }
+
+  /// Parses config text held in memory; `file` names it in errors.
+  /// @throws lorakit::Error Errc::bad_config (not a JSON object)
+  static JsonConfig parse(std::string_view text, std::string file) {
     JsonConfig c;
-    c.file_ = path.string();
+    c.file_ = std::move(file);
     try {
-      c.json_ = nlohmann::ordered_json::parse(text.str());
+      c.json_ = nlohmann::ordered_json::parse(text.begin(), text.end());
     } catch (const nlohmann::json::exception& e) {
       throw Error(Errc::bad_config, ErrorContext{.file = c.file_},
                   std::string("not valid JSON: ") + e.what());
@@ -103,5 +111,29 @@ class JsonConfig {
   std::string file_;
   nlohmann::ordered_json json_;
 };
+
+/// Parses config text of at most max_bytes bytes.
+/// @throws lorakit::Error Errc::limit_exceeded (too large), Errc::bad_config (not a JSON object)
+inline JsonConfig parse_config(std::string_view text, std::string file, std::uint64_t max_bytes) {
+  if (text.size() > max_bytes) {
+    throw Error(Errc::limit_exceeded, ErrorContext{.file = file},
+                "config of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
+                    std::to_string(max_bytes) + " bytes");
+  }
+  return JsonConfig::parse(text, std::move(file));
+}
+
+/// Reads and parses a config file of at most max_bytes bytes (checked before reading it).
+/// @throws lorakit::Error Errc::io, Errc::limit_exceeded, Errc::bad_config
+inline JsonConfig read_config(const std::filesystem::path& path, std::uint64_t max_bytes) {
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (!ec && size > max_bytes) {
+    throw Error(Errc::limit_exceeded, ErrorContext{.file = path.string()},
+                "config of " + std::to_string(size) + " bytes exceeds the limit of " +
+                    std::to_string(max_bytes) + " bytes");
+  }
+  return JsonConfig::read(path);
+}
 
 }  // namespace lorakit::detail

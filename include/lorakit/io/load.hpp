@@ -38,7 +38,8 @@ inline AdapterFormat detect_format(const std::filesystem::path& path) {
   if (fs::exists(path / "adapter_model.safetensors", ec) && has_config) return AdapterFormat::peft;
   if (fs::exists(path / "adapters.safetensors", ec) && has_config) return AdapterFormat::mlx;
   if (has_config) {
-    const detail::JsonConfig c = detail::JsonConfig::read(path / "adapter_config.json");
+    const detail::JsonConfig c =
+        detail::read_config(path / "adapter_config.json", ReadLimits{}.max_config_bytes);
     if (c.find("peft_type") != nullptr) return AdapterFormat::peft;
     if (c.find("lora_parameters") != nullptr) return AdapterFormat::mlx;
   }

@@ -25,14 +25,13 @@
 
 namespace lorakit::io {
 
-/// Loads an mlx-lm adapter directory (adapter_config.json + adapters.safetensors).
-/// Keys <module>.lora_a [in, r] and .lora_b [r, out] are already lorakit's layout: F32 tensors
-/// are used in place, without a copy. The multiplier is lora_parameters.scale (Scaling::direct),
-/// not alpha / r. DoRA's magnitude is <module>.m [out].
-/// @throws lorakit::Error as load_peft does.
-inline std::shared_ptr<const Adapter> load_mlx(const std::filesystem::path& dir,
-                                               const LoadOptions& options = {}) {
-  const detail::JsonConfig config = detail::JsonConfig::read(dir / "adapter_config.json");
+namespace detail_mlx {
+
+// The loader proper (see detail_peft::load).
+template <class OpenTensors>
+std::shared_ptr<const Adapter> load(const detail::JsonConfig& config,
+                                    const std::filesystem::path& dir, OpenTensors&& open_tensors,
+                                    const LoadOptions& options) {
   const auto& j = config.json();
   AdapterInfo info;
   info.source = dir.string();
@@ -62,7 +61,7 @@ inline std::shared_ptr<const Adapter> load_mlx(const std::filesystem::path& dir,
   const auto old_layers = config.integer(j, "lora_layers");
   info.target.last_layers = static_cast<int>(layers ? *layers : old_layers.value_or(-1));
 
-  const SafetensorsFile file = SafetensorsFile::open(dir / "adapters.safetensors", options.limits);
+  const SafetensorsFile file = open_tensors();
   const std::string& path = file.path();
   ProblemList problems;
   struct Found {
@@ -161,6 +160,33 @@ inline std::shared_ptr<const Adapter> load_mlx(const std::filesystem::path& dir,
   problems.throw_if_any();
   return std::make_shared<const Adapter>(std::move(info), std::move(modules),
                                          std::map<std::string, AdapterTensor>{}, store.release());
+}
+
+}  // namespace detail_mlx
+
+/// Loads an mlx-lm adapter directory (adapter_config.json + adapters.safetensors).
+/// Keys <module>.lora_a [in, r] and .lora_b [r, out] are already lorakit's layout: F32 tensors
+/// are used in place, without a copy. The multiplier is lora_parameters.scale (Scaling::direct),
+/// not alpha / r. DoRA's magnitude is <module>.m [out].
+/// @throws lorakit::Error as load_peft does.
+inline std::shared_ptr<const Adapter> load_mlx(const std::filesystem::path& dir,
+                                               const LoadOptions& options = {}) {
+  return detail_mlx::load(
+      detail::read_config(dir / "adapter_config.json", options.limits.max_config_bytes), dir,
+      [&] { return SafetensorsFile::open(dir / "adapters.safetensors", options.limits); }, options);
+}
+
+/// load_mlx() on the two files' contents held in memory: `config_json` is adapter_config.json,
+/// `tensors` adapters.safetensors (viewed in place and kept alive by the Adapter); `dir` names
+/// the adapter in errors and AdapterInfo.
+inline std::shared_ptr<const Adapter> load_mlx(std::string_view config_json,
+                                               std::shared_ptr<const FileBytes> tensors,
+                                               const std::filesystem::path& dir,
+                                               const LoadOptions& options = {}) {
+  return detail_mlx::load(
+      detail::parse_config(config_json, (dir / "adapter_config.json").string(),
+                           options.limits.max_config_bytes),
+      dir, [&] { return SafetensorsFile::parse(tensors, options.limits); }, options);
 }
 
 /// Writes `adapter` as an mlx-lm adapter directory: <module>.lora_a [in, r] and .lora_b

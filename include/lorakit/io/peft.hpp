@@ -151,17 +151,14 @@ struct Found {
 
 }  // namespace detail_peft
 
-/// Loads a PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors).
-/// lora_A [r, in] and lora_B [out, r] are transposed into A:(in, r), B:(r, out); keys lose
-/// every "base_model.model." prefix; rank_pattern / alpha_pattern give per-module rank and
-/// alpha. Every problem in the file is collected and reported in one Error.
-/// @throws lorakit::Error: io, bad_format, bad_config, unsupported (peft_type not LORA),
-///   unsupported_dtype, missing_tensor, unexpected_tensor, shape_mismatch, non_finite,
-///   limit_exceeded
-inline std::shared_ptr<const Adapter> load_peft(const std::filesystem::path& dir,
-                                                const LoadOptions& options = {}) {
-  using namespace detail_peft;
-  const detail::JsonConfig config = detail::JsonConfig::read(dir / "adapter_config.json");
+namespace detail_peft {
+
+// The loader proper: `config` is the parsed adapter_config.json, `open_tensors` opens the
+// safetensors file (only once the config has been checked), `dir` names the adapter.
+template <class OpenTensors>
+std::shared_ptr<const Adapter> load(const detail::JsonConfig& config,
+                                    const std::filesystem::path& dir, OpenTensors&& open_tensors,
+                                    const LoadOptions& options) {
   const auto& j = config.json();
   const std::string peft_type = config.string(j, "peft_type").value_or("LORA");
   if (peft_type != "LORA") {
@@ -218,8 +215,7 @@ inline std::shared_ptr<const Adapter> load_peft(const std::filesystem::path& dir
     config.fail("alpha_pattern", "must be an object");
   }
 
-  const SafetensorsFile file =
-      SafetensorsFile::open(dir / "adapter_model.safetensors", options.limits);
+  const SafetensorsFile file = open_tensors();
   const std::string& path = file.path();
   ProblemList problems;
   std::map<std::string, Found> found;
@@ -358,6 +354,37 @@ inline std::shared_ptr<const Adapter> load_peft(const std::filesystem::path& dir
   problems.throw_if_any();
   return std::make_shared<const Adapter>(std::move(info), std::move(modules), std::move(saved),
                                          store.release());
+}
+
+}  // namespace detail_peft
+
+/// Loads a PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors).
+/// lora_A [r, in] and lora_B [out, r] are transposed into A:(in, r), B:(r, out); keys lose
+/// every "base_model.model." prefix; rank_pattern / alpha_pattern give per-module rank and
+/// alpha. Every problem in the file is collected and reported in one Error.
+/// @throws lorakit::Error: io, bad_format, bad_config, unsupported (peft_type not LORA),
+///   unsupported_dtype, missing_tensor, unexpected_tensor, shape_mismatch, non_finite,
+///   limit_exceeded
+inline std::shared_ptr<const Adapter> load_peft(const std::filesystem::path& dir,
+                                                const LoadOptions& options = {}) {
+  return detail_peft::load(
+      detail::read_config(dir / "adapter_config.json", options.limits.max_config_bytes), dir,
+      [&] { return SafetensorsFile::open(dir / "adapter_model.safetensors", options.limits); },
+      options);
+}
+
+/// load_peft() on the two files' contents held in memory (a download, an archive member):
+/// `config_json` is adapter_config.json, `tensors` adapter_model.safetensors; `dir` names the
+/// adapter in errors and AdapterInfo. The tensors may be viewed in place, and `tensors` is kept
+/// alive by the Adapter.
+inline std::shared_ptr<const Adapter> load_peft(std::string_view config_json,
+                                                std::shared_ptr<const FileBytes> tensors,
+                                                const std::filesystem::path& dir,
+                                                const LoadOptions& options = {}) {
+  return detail_peft::load(
+      detail::parse_config(config_json, (dir / "adapter_config.json").string(),
+                           options.limits.max_config_bytes),
+      dir, [&] { return SafetensorsFile::parse(tensors, options.limits); }, options);
 }
 
 namespace detail_peft {

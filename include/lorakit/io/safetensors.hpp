@@ -40,6 +40,7 @@ struct ReadLimits {
   std::size_t max_tensors = 1'000'000;
   std::size_t max_rank = 8;                      ///< dimensions per tensor
   std::int64_t max_dim = std::int64_t{1} << 40;  ///< elements along one dimension
+  std::uint64_t max_config_bytes = 16'000'000;   ///< adapter_config.json
 };
 
 /// One tensor of a safetensors file: its name, dtype, shape and bytes (a view into the file).

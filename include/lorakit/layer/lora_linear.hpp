@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -187,6 +188,10 @@ class LoRALinear {
       problems.add(Errc::bad_config, base_context,
                    "adapter '" + name + "' has a non-finite user scale");
     }
+    if (!std::isfinite(Variant::scale(p))) {
+      problems.add(Errc::bad_config, base_context,
+                   "adapter '" + name + "': its alpha gives a non-finite scale");
+    }
     for (std::size_t i = 0; i < Variant::slots.size(); ++i) {
       const Slot& slot = Variant::slots[i];
       const ConstMatrixView t = Variant::slot(w, i);
@@ -250,58 +255,66 @@ class LoRALinear {
 
   /// Folds s * A * B of the adapter called `name` into the base weights W (in the base's
   /// layout); forward() then skips it and costs what the base costs. With keep_backup the
-  /// touched weights are copied first and unmerge() restores them bit for bit; without it,
-  /// unmerge() subtracts the same product (exact up to float rounding). Merged adapters ignore
-  /// the toggles and cannot be rescaled or detached until unmerged. Not safe while other
-  /// threads run forward() on this layer: W changes under them.
+  /// weights are copied first and unmerge() restores them bit for bit; without it, unmerge()
+  /// subtracts the same product (exact up to one rounding per element). Merged adapters ignore
+  /// the toggles (rows of a mixed batch that name no adapter get them too, as part of W) and
+  /// cannot be rescaled, replaced or detached until unmerged. The whole change is one writer
+  /// step: on any error (out of memory included) W and the layer are unchanged. Not safe while
+  /// other threads run forward() on this layer: W changes under them.
   /// @throws lorakit::Error (Errc::bad_config) for an unknown name or an adapter already merged.
   void merge(std::string_view name,
              bool keep_backup = false) requires(MergeableBase<Base>&& kMergeable) {
-    const Attachment target = find_attachment(name);
-    if (target.merged) {
-      throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
-                  "adapter '" + std::string(name) + "' is already merged");
-    }
-    MatrixView w = base_.weight();
-    std::shared_ptr<const RowMatrix> backup;
-    if (keep_backup) backup = std::make_shared<const RowMatrix>(w);
-    const auto [a, b] = merge_factors(target);
-    kernels::merge_low_rank<Kernel>(w, base_.layout(), a, b, target.scale);
-    modify(name, [&](Attachment& e) {
+    change_merge(name, [&](const std::vector<Attachment>&, Attachment& e, MatrixView w) {
+      if (e.merged) {
+        throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
+                    "adapter '" + e.name + "' is already merged");
+      }
+      std::shared_ptr<const RowMatrix> backup;
+      if (keep_backup) backup = std::make_shared<const RowMatrix>(w);
+      const auto [a, b] = merge_factors(e);
+      const kernels::MergeFactors factors(base_.layout(), a, b);
+      // Nothing below allocates or throws.
+      factors.apply<Kernel>(w, e.scale);
       e.merged = true;
-      e.backup = backup;
+      e.backup = std::move(backup);
       e.merge_order = ++merge_count_;
     });
   }
 
-  /// Takes the merged adapter called `name` back out of the base weights (see merge()). With a
-  /// backup, adapters merged after it must be unmerged first (restoring the copy would drop
-  /// them).
-  /// @throws lorakit::Error (Errc::bad_config) for an unknown or unmerged adapter, or when a
-  ///   backup restore would undo a later merge.
+  /// Takes the merged adapter called `name` back out of the base weights (see merge()).
+  /// Merges come out in reverse order: undoing an earlier one while a later one is still merged
+  /// is refused (a backup would drop the later one).
+  /// @throws lorakit::Error (Errc::bad_config) for an unknown or unmerged adapter, or one merged
+  ///   before another that is still merged.
   void unmerge(std::string_view name) requires(MergeableBase<Base>&& kMergeable) {
-    const Attachment target = find_attachment(name);
-    if (!target.merged) {
-      throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
-                  "adapter '" + std::string(name) + "' is not merged");
-    }
-    MatrixView w = base_.weight();
-    if (target.backup) {
-      for (const Attachment& e : attachments()) {
-        if (e.merged && e.merge_order > target.merge_order) {
-          throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
-                      "adapter '" + std::string(name) + "' was merged before '" + e.name +
-                          "'; unmerge '" + e.name + "' first");
-        }
+    change_merge(name, [&](const std::vector<Attachment>& list, Attachment& e, MatrixView w) {
+      check_unmerge(e, merged_after(list, e));
+      std::optional<kernels::MergeFactors> factors;
+      if (!e.backup) {
+        const auto [a, b] = merge_factors(e);
+        factors.emplace(base_.layout(), a, b);
       }
-      w = *target.backup;
-    } else {
-      const auto [a, b] = merge_factors(target);
-      kernels::merge_low_rank<Kernel>(w, base_.layout(), a, b, -target.scale);
-    }
-    modify(name, [&](Attachment& e) {
+      // Nothing below allocates or throws.
+      if (e.backup) {
+        w = *e.backup;
+      } else {
+        factors->template apply<Kernel>(w, -e.scale);
+      }
       e.merged = false;
       e.backup.reset();
+    });
+  }
+
+  /// Whether unmerge(name) would succeed; throws what it would throw, changing nothing.
+  void check_unmerge(std::string_view name) const {
+    attached_.inspect([&](const std::vector<Attachment>& list) {
+      const Attachment* target = nullptr;
+      for (const Attachment& a : list) {
+        if (a.name == name) target = &a;
+      }
+      if (target == nullptr) throw unknown(name);
+      check_unmerge(*target, merged_after(list, *target));
+      return 0;
     });
   }
 
@@ -387,27 +400,53 @@ class LoRALinear {
   // Publishes a copy of the list with f applied to the attachment called `name`.
   template <class F>
   void modify(std::string_view name, F&& f) {
+    modify_list(name, [&](std::vector<Attachment>&, Attachment& a) { f(a); });
+  }
+
+  // As modify(), with f(next_list, attachment).
+  template <class F>
+  void modify_list(std::string_view name, F&& f) {
     publish([&](const std::vector<Attachment>& current) {
       auto next = std::make_unique<std::vector<Attachment>>(current);
-      bool found = false;
+      Attachment* target = nullptr;
       for (Attachment& a : *next) {
-        if (a.name == name) {
-          f(a);
-          found = true;
-        }
+        if (a.name == name) target = &a;
       }
-      if (!found) throw unknown(name);
+      if (target == nullptr) throw unknown(name);
+      f(*next, *target);
       return next;
     });
   }
 
-  [[nodiscard]] Attachment find_attachment(std::string_view name) const {
-    return attached_.inspect([&](const std::vector<Attachment>& list) {
-      for (const Attachment& a : list) {
-        if (a.name == name) return a;
-      }
-      throw unknown(name);
+  // Applies f(list, attachment, W) to the attachment called `name` of a copy of the list
+  // inside one writer step (under the snapshot's writer lock); the copy is then published.
+  template <class F>
+  void change_merge(std::string_view name, F&& f) {
+    modify_list(name, [&](std::vector<Attachment>& next, Attachment& e) {
+      f(static_cast<const std::vector<Attachment>&>(next), e, base_.weight());
     });
+  }
+
+  // The name of an adapter of `list` merged after `e` and still merged, or "".
+  [[nodiscard]] static std::string merged_after(const std::vector<Attachment>& list,
+                                                const Attachment& e) {
+    std::string later;
+    for (const Attachment& a : list) {
+      if (a.merged && a.merge_order > e.merge_order) later = a.name;
+    }
+    return later;
+  }
+
+  void check_unmerge(const Attachment& e, const std::string& later) const {
+    if (!e.merged) {
+      throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
+                  "adapter '" + e.name + "' is not merged");
+    }
+    if (!later.empty()) {
+      throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
+                  "adapter '" + e.name + "' was merged before '" + later + "'; unmerge '" + later +
+                      "' first");
+    }
   }
 
   [[nodiscard]] Error unknown(std::string_view name) const {
@@ -433,7 +472,7 @@ class LoRALinear {
   std::atomic<bool> enabled_{true};
   std::atomic<const std::atomic<bool>*> model_switch_{&detail::always_on};
   std::atomic<std::size_t> live_count_{0};  // a hint that lets forward() skip the snapshot
-  std::uint64_t merge_count_ = 0;           // orders merges (written by writers only)
+  std::uint64_t merge_count_ = 0;           // orders merges (written under the writer lock)
   detail::SnapshotCell<std::vector<Attachment>> attached_;
 };
 

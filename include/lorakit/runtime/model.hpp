@@ -64,6 +64,7 @@ class ModelLayer {
   [[nodiscard]] virtual bool mergeable() const = 0;
   virtual void merge(std::string_view adapter, bool keep_backup) = 0;
   virtual void unmerge(std::string_view adapter) = 0;
+  virtual void check_unmerge(std::string_view adapter) const = 0;
   virtual void bind_switch(const std::atomic<bool>* model_switch) = 0;
 };
 
@@ -103,6 +104,13 @@ class ModelLayerOf final : public ModelLayer {
   void unmerge(std::string_view adapter) override {
     if constexpr (Layer::kMergeable) {
       layer_->unmerge(adapter);
+    } else {
+      not_mergeable(adapter);
+    }
+  }
+  void check_unmerge(std::string_view adapter) const override {
+    if constexpr (Layer::kMergeable) {
+      layer_->check_unmerge(adapter);
     } else {
       not_mergeable(adapter);
     }
@@ -235,7 +243,7 @@ class Model {
     if (!std::isfinite(options.scale)) {
       problems.add(Errc::bad_config, file, "adapter '" + name + "' has a non-finite scale");
     }
-    const auto existing = adapters_.find(name);
+    const auto existing = adapters_.find(name);  // stays valid: std::map
     if (existing != adapters_.end() && existing->second.merged) {
       problems.add(Errc::bad_config, file,
                    "adapter '" + name + "' is merged; unmerge it before replacing it");
@@ -298,8 +306,17 @@ class Model {
       problems.append(std::move(local));
       plan.push_back(p);
     }
-    if (has_rule(info.target)) {
-      const TargetMatcher selects(info.target, num_layers());
+    // The target rule speaks the adapter's names: checked when the model uses them too (no
+    // NameMap rules), and only when std::regex can compile it (PEFT regexes are Python's).
+    std::optional<TargetMatcher> rule;
+    if (has_rule(info.target) && options_.names.empty()) {
+      try {
+        rule.emplace(info.target, num_layers());
+      } catch (const Error&) {
+      }
+    }
+    if (rule) {
+      const TargetMatcher& selects = *rule;
       for (const auto& [layer_name, layer] : layers_) {
         if (layer_of.count(layer_name) == 0 && selects(layer_name)) {
           problems.add(
@@ -315,23 +332,35 @@ class Model {
 
     // Commit: attach (replacing by name) on the planned layers, detach the name elsewhere. On
     // an exception (out of memory) the layers go back to the previous adapter of that name.
-    const AdapterId id = existing != adapters_.end() ? existing->second.id : next_id_++;
+    const bool replacing = existing != adapters_.end();
+    const AdapterId id = replacing ? existing->second.id : next_id_;
+    std::size_t bytes = adapter->memory_bytes();
+    for (const auto& c : data->converted) bytes += c.size() * sizeof(float);
+    Entry entry{id, adapter, data, options.scale, options.active, false, bytes, std::move(plan)};
+    const auto [slot, inserted] = adapters_.try_emplace(name);  // may allocate: before commit
     try {
-      for (const Placed& p : plan) {
+      for (const Placed& p : entry.placed) {
         p.layer->attach(name, p.weights, p.params, options.scale, data, id, options.active);
       }
       for (const auto& [layer_name, layer] : layers_) {
         if (layer_of.count(layer_name) == 0) layer->detach(name);
       }
     } catch (...) {
-      for (const auto& [layer_name, layer] : layers_) layer->detach(name);
-      if (existing != adapters_.end()) restore(name, existing->second);
+      for (const auto& [layer_name, layer] : layers_) {
+        try {
+          layer->detach(name);
+        } catch (...) {
+        }
+      }
+      if (replacing) {
+        restore(name, slot->second);
+      } else {
+        adapters_.erase(slot);
+      }
       throw;
     }
-    std::size_t bytes = adapter->memory_bytes();
-    for (const auto& c : data->converted) bytes += c.size() * sizeof(float);
-    adapters_[name] =
-        Entry{id, adapter, data, options.scale, options.active, false, bytes, std::move(plan)};
+    slot->second = std::move(entry);
+    if (!replacing) ++next_id_;
     return id;
   }
 
@@ -387,19 +416,32 @@ class Model {
                         "': this layer's base has no writable weights to merge into");
       }
     }
-    for (const Placed& p : e.placed) p.layer->merge(name, keep_backup);
+    std::size_t done = 0;
+    try {
+      for (; done < e.placed.size(); ++done) e.placed[done].layer->merge(name, keep_backup);
+    } catch (...) {
+      while (done-- > 0) {
+        try {
+          e.placed[done].layer->unmerge(name);
+        } catch (...) {
+        }
+      }
+      throw;
+    }
     e.merged = true;
   }
 
-  /// Takes the merged adapter called `name` back out of every layer's weights.
-  /// @throws lorakit::Error (Errc::bad_config) for an unknown or unmerged adapter, or a backup
-  ///   restore that would undo a later merge.
+  /// Takes the merged adapter called `name` back out of every layer's weights. Merges come out
+  /// in reverse order: every layer is checked first, and nothing changes when one refuses.
+  /// @throws lorakit::Error (Errc::bad_config) for an unknown or unmerged adapter, or one merged
+  ///   before another that is still merged on a shared layer.
   void unmerge(std::string_view name) {
     std::lock_guard<std::mutex> lock(mutex_);
     Entry& e = entry(name);
     if (!e.merged) {
       throw Error(Errc::bad_config, {}, "adapter '" + std::string(name) + "' is not merged");
     }
+    for (const Placed& p : e.placed) p.layer->check_unmerge(name);  // all, before changing any
     for (const Placed& p : e.placed) p.layer->unmerge(name);
     e.merged = false;
   }

@@ -80,26 +80,32 @@ class NameMap {
   std::vector<Function> rules_;
 };
 
-/// The layer index in a module name: the first all-digit component that follows a component
-/// named in `patterns` (PEFT's layers_pattern), or the first all-digit component when
-/// `patterns` is empty. -1 when there is none. "model.layers.3.self_attn.q_proj" -> 3.
+/// The layer index in a module name, as PEFT finds it for layers_to_transform: the last
+/// all-digit component that has at least two components before it and one after it, and, when
+/// `patterns` (layers_pattern) is given, directly follows one of them. -1 when there is none.
+/// "model.layers.3.self_attn.q_proj" -> 3; "model.layers.1.mlp.experts.0.w1" -> 0, or 1 with
+/// the pattern "layers".
 [[nodiscard]] inline int layer_index(std::string_view module,
                                      std::span<const std::string> patterns = {}) {
-  std::string_view previous;
-  while (!module.empty()) {
-    const std::size_t dot = module.find('.');
-    const std::string_view part = module.substr(0, dot);
-    int value = 0;
-    const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
-    const bool number = !part.empty() && ec == std::errc() && end == part.data() + part.size() &&
-                        part.find_first_not_of("0123456789") == std::string_view::npos;
-    if (number) {
-      bool after_pattern = patterns.empty();
-      for (const std::string& p : patterns) after_pattern = after_pattern || previous == p;
-      if (after_pattern) return value;
+  std::vector<std::string_view> parts;
+  for (std::size_t start = 0;;) {
+    const std::size_t dot = module.find('.', start);
+    parts.push_back(module.substr(start, dot == std::string_view::npos ? dot : dot - start));
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  for (std::size_t i = parts.size() - 1; i-- > 2;) {  // i <= size - 2: a component follows
+    const std::string_view part = parts[i];
+    if (part.empty() || part.size() > 9 ||
+        part.find_first_not_of("0123456789") != std::string_view::npos) {
+      continue;
     }
-    previous = part;
-    module = dot == std::string_view::npos ? std::string_view{} : module.substr(dot + 1);
+    bool after_pattern = patterns.empty();
+    for (const std::string& p : patterns) after_pattern = after_pattern || parts[i - 1] == p;
+    if (!after_pattern) continue;
+    int value = 0;
+    std::from_chars(part.data(), part.data() + part.size(), value);
+    return value;
   }
   return -1;
 }
@@ -110,10 +116,11 @@ class NameMap {
   return !rule.names.empty() || !rule.regex.empty();
 }
 
-/// A TargetRule ready to test many names: PEFT's semantics, where a regex must match the whole
-/// name; a list entry matches the name itself or its last components ("q_proj" matches
-/// "model.layers.0.self_attn.q_proj"); `layers` keeps only those layer indices; and
-/// `last_layers` (mlx-lm) keeps the last that many of the model's `num_layers` layers.
+/// A TargetRule ready to test many names, with PEFT's semantics: a regex must match the whole
+/// name; a list entry matches the name itself, or its last components ("q_proj" matches
+/// "model.layers.0.self_attn.q_proj"), and only such suffix matches are narrowed by `layers`
+/// (layers_to_transform, with layer_index()) and by `last_layers` (mlx-lm's num_layers: the
+/// last that many of the model's `num_layers` layers).
 class TargetMatcher {
  public:
   /// @throws lorakit::Error (Errc::bad_config) for a regex std::regex cannot compile.
@@ -129,17 +136,14 @@ class TargetMatcher {
   }
 
   [[nodiscard]] bool operator()(std::string_view module) const {
-    bool selected = false;
-    if (regex_) {
-      selected = std::regex_match(module.begin(), module.end(), *regex_);
-    } else {
-      for (const std::string& name : rule_.names) {
-        selected = selected || module == name ||
-                   (module.size() > name.size() && module.ends_with(name) &&
-                    module[module.size() - name.size() - 1] == '.');
-      }
+    if (regex_) return std::regex_match(module.begin(), module.end(), *regex_);
+    bool suffix = false;
+    for (const std::string& name : rule_.names) {
+      if (module == name) return true;  // named exactly: no layer filter (as PEFT)
+      suffix = suffix || (module.size() > name.size() && module.ends_with(name) &&
+                          module[module.size() - name.size() - 1] == '.');
     }
-    if (!selected) return false;
+    if (!suffix) return false;
     if (rule_.layers.empty() && rule_.last_layers < 0) return true;
     const int index = layer_index(module, rule_.layers_pattern);
     if (index < 0) return false;
