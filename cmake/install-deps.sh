@@ -12,6 +12,7 @@ packages=(
   libxsimd-dev xtl-dev
   catch2 libbenchmark-dev                  # tests and benchmarks
   clang-14 clang-format-14                 # second compiler, formatting check
+  libclang-rt-14-dev                       # clang sanitizer and libFuzzer runtimes
 )
 
 missing=()

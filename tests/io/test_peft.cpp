@@ -554,3 +554,32 @@ TEST_CASE("PEFT -> mlx-lm -> load gives the same delta and F16 storage round-tri
     CHECK(std::equal(t.bytes.begin(), t.bytes.end(), c->bytes.begin(), c->bytes.end()));
   }
 }
+
+TEST_CASE("PEFT: rank_pattern keys match like re.fullmatch('(.*\\.)?(key)', name), in linear time",
+          "[io][peft]") {
+  using lorakit::io::detail_peft::NamePattern;
+  auto match = [](std::string_view key, std::string_view name) {
+    const auto p = NamePattern::compile(key);
+    REQUIRE(p.has_value());
+    return p->matches(name);
+  };
+  CHECK(match("v_proj", "model.layers.0.self_attn.v_proj"));
+  CHECK(match("v_proj", "v_proj"));
+  CHECK_FALSE(match("v_proj", "model.layers.0.self_attn.xv_proj"));
+  CHECK_FALSE(match("v_proj", "model.layers.0.self_attn.v_proj.lora"));
+  CHECK(match(R"(layers\.1\..*)", "model.layers.1.mlp.up_proj"));
+  CHECK_FALSE(match(R"(layers\.1\..*)", "model.layers.11.mlp.up_proj"));
+  CHECK(match("layers.1.q", "model.layers_1xq"));  // '.' is any character, as in the regex
+  CHECK(match(R"(^model\.layers\.0\.q_proj$)", "model.layers.0.q_proj"));
+  CHECK_FALSE(match(R"(^layers\.0\.q_proj)", "model.layers.0.q_proj"));  // anchored: whole name
+  CHECK(match(R"(layers\..+\.q_proj)", "model.layers.7.q_proj"));
+  CHECK_FALSE(match(R"(layers\..+\.q_proj)", "model.layers..q_proj"));
+  // Operators beyond these are refused rather than run through a backtracking engine.
+  for (const char* key : {"(a*)*b", "q|v", R"(layers\.\d+)", "[qv]_proj", "a{2}", "q_proj*"}) {
+    INFO(key);
+    CHECK_FALSE(NamePattern::compile(key).has_value());
+  }
+  // A long hostile name costs time linear in its length.
+  const std::string name(200000, 'a');
+  CHECK_FALSE(match(".*.*.*.*.*b", name));
+}

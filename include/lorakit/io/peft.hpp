@@ -10,7 +10,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <regex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -125,19 +124,107 @@ inline KeyParse classify(std::string_view key, bool keep_biases) {
   return p;
 }
 
+/// A rank_pattern / alpha_pattern key compiled to a small pattern language that covers what
+/// PEFT configs hold: literal characters, backslash escapes, '.' (any character), ".*" and ".+"
+/// (any run), an optional leading '^' (the whole name only) and trailing '$'. Matching simulates
+/// the pattern's states over the name in O(name x key) time. Other regex operators are refused:
+/// std::regex backtracks exponentially and recurses per character, which a hostile config can
+/// turn into a hang or a stack overflow.
+struct NamePattern {
+  enum class Kind : unsigned char { literal, any, run };
+  struct Token {
+    Kind kind;
+    char c;
+  };
+  std::vector<Token> tokens;
+  bool anchored = false;
+
+  static constexpr std::size_t kMaxKey = 1024;
+
+  static std::optional<NamePattern> compile(std::string_view key) {
+    if (key.size() > kMaxKey) return std::nullopt;
+    NamePattern p;
+    if (key.starts_with('^')) {
+      p.anchored = true;
+      key.remove_prefix(1);
+    }
+    for (std::size_t i = 0; i < key.size(); ++i) {
+      const char c = key[i];
+      if (c == '\\') {
+        if (++i == key.size()) return std::nullopt;
+        if (std::string_view(".^$|()[]{}*+?\\/-_").find(key[i]) == std::string_view::npos) {
+          return std::nullopt;  // \d, \w, ...: classes are operators too
+        }
+        p.tokens.push_back({Kind::literal, key[i]});
+      } else if (c == '.') {
+        const char next = i + 1 < key.size() ? key[i + 1] : '\0';
+        if (next == '*' || next == '+') {
+          if (next == '+') p.tokens.push_back({Kind::any, 0});
+          p.tokens.push_back({Kind::run, 0});
+          ++i;
+        } else {
+          p.tokens.push_back({Kind::any, 0});
+        }
+      } else if (c == '$' && i + 1 == key.size()) {
+        break;
+      } else if (std::string_view("^$|()[]{}*+?").find(c) != std::string_view::npos) {
+        return std::nullopt;
+      } else {
+        p.tokens.push_back({Kind::literal, c});
+      }
+    }
+    return p;
+  }
+
+  // Python's re.fullmatch(r"(.*\.)?(K)", name): K matches the whole name or a suffix that
+  // follows a '.'.
+  [[nodiscard]] bool matches(std::string_view name) const {
+    const std::size_t m = tokens.size();
+    std::vector<char> at(m + 1, 0);
+    std::vector<char> next(m + 1, 0);
+    auto close = [&](std::vector<char>& s) {  // a run may match nothing
+      for (std::size_t j = 0; j < m; ++j) {
+        if (s[j] && tokens[j].kind == Kind::run) s[j + 1] = 1;
+      }
+    };
+    at[0] = 1;
+    close(at);
+    for (const char ch : name) {
+      std::fill(next.begin(), next.end(), 0);
+      for (std::size_t j = 0; j < m; ++j) {
+        if (!at[j]) continue;
+        const Token& t = tokens[j];
+        if (t.kind == Kind::run) {
+          next[j] = 1;
+        } else if (t.kind == Kind::any || t.c == ch) {
+          next[j + 1] = 1;
+        }
+      }
+      if (!anchored && ch == '.') next[0] = 1;  // K may start after any '.'
+      close(next);
+      at.swap(next);
+    }
+    return at[m] != 0;
+  }
+};
+
 /// PEFT's rank_pattern / alpha_pattern lookup: the first key K (in file order) for which the
-/// module name matches the regex (.*\.)?(K) in full.
+/// module name matches (.*\.)?(K) in full.
+/// @throws lorakit::Error (Errc::unsupported) for a key with regex operators NamePattern
+///   does not evaluate.
 inline const nlohmann::ordered_json* pattern_value(const nlohmann::ordered_json* patterns,
                                                    const std::string& module,
                                                    const std::string& file, const char* field) {
   if (patterns == nullptr) return nullptr;
   for (const auto& [key, value] : patterns->items()) {
-    try {
-      if (std::regex_match(module, std::regex("(.*\\.)?(" + key + ")"))) return &value;
-    } catch (const std::regex_error&) {
-      throw Error(Errc::bad_config, ErrorContext{.file = file},
-                  std::string("'") + field + "' key '" + key + "' is not a valid regex");
+    const std::optional<NamePattern> p = NamePattern::compile(key);
+    if (!p) {
+      throw Error(Errc::unsupported, ErrorContext{.file = file},
+                  std::string("'") + field + "' key '" + key +
+                      "' uses regex operators lorakit does not evaluate (it matches names with "
+                      "'.', '.*', '.+', escapes, '^' and '$')");
     }
+    if (p->matches(module)) return &value;
   }
   return nullptr;
 }
