@@ -555,7 +555,7 @@ TEST_CASE("PEFT -> mlx-lm -> load gives the same delta and F16 storage round-tri
   }
 }
 
-TEST_CASE("PEFT: rank_pattern keys match like re.fullmatch('(.*\\.)?(key)', name), in linear time",
+TEST_CASE("PEFT: rank_pattern keys match a name or its dotted suffix, in linear time",
           "[io][peft]") {
   using lorakit::io::detail_peft::NamePattern;
   auto match = [](std::string_view key, std::string_view name) {
