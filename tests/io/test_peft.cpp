@@ -583,3 +583,24 @@ TEST_CASE("PEFT: rank_pattern keys match a name or its dotted suffix, in linear 
   const std::string name(200000, 'a');
   CHECK_FALSE(match(".*.*.*.*.*b", name));
 }
+
+TEST_CASE("PEFT: a config above the size limit is refused before it is parsed", "[io][peft]") {
+  const std::string config = R"({"peft_type":"LORA","r":2,"lora_alpha":4})";
+  lorakit::io::LoadOptions small;
+  small.limits.max_config_bytes = config.size() - 1;
+  auto tensors = lorakit::io::FileBytes::from_buffer({}, "adapter_model.safetensors");
+  try {
+    (void)lorakit::io::load_peft(config, tensors, "in-memory", small);
+    FAIL("a config above the limit was parsed");
+  } catch (const lorakit::Error& e) {
+    CHECK(e.code() == lorakit::Errc::limit_exceeded);
+    CHECK_THAT(e.what(), Catch::Contains("in-memory/adapter_config.json"));
+  }
+  // The same bytes under the default limit get past the config (the empty tensors file fails).
+  try {
+    (void)lorakit::io::load_peft(config, tensors, "in-memory");
+    FAIL("an empty safetensors file was accepted");
+  } catch (const lorakit::Error& e) {
+    CHECK(e.code() == lorakit::Errc::bad_format);
+  }
+}
