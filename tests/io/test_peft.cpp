@@ -604,3 +604,20 @@ TEST_CASE("PEFT: a config above the size limit is refused before it is parsed", 
     CHECK(e.code() == lorakit::Errc::bad_format);
   }
 }
+
+TEST_CASE("PEFT: a config nested a million levels deep is read without a stack overflow",
+          "[io][peft]") {
+  // The nesting sits in a field lorakit ignores, so the load gets past the config and fails on
+  // the empty tensors file; a recursive parser or destructor would have overflowed the stack.
+  const std::size_t depth = 1'000'000;
+  const std::string config = R"({"peft_type":"LORA","r":2,"lora_alpha":4,"extra":)" +
+                             std::string(depth, '[') + std::string(depth, ']') + "}";
+  auto tensors = lorakit::io::FileBytes::from_buffer({}, "adapter_model.safetensors");
+  try {
+    (void)lorakit::io::load_peft(config, tensors, "in-memory");
+    FAIL("an empty safetensors file was accepted");
+  } catch (const lorakit::Error& e) {
+    CHECK(e.code() == lorakit::Errc::bad_format);
+    CHECK_THAT(e.what(), Catch::Contains("shorter than the 8-byte header length"));
+  }
+}

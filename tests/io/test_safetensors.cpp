@@ -140,12 +140,33 @@ TEST_CASE("safetensors: resource limits are checked before anything is allocated
   CHECK_THROWS_MATCHES(parse(raw_safetensors(header, 16), dim), Error,
                        Catch::Matchers::Predicate<Error>(
                            [](const Error& e) { return e.code() == Errc::limit_exceeded; }));
+  lorakit::io::ReadLimits rank;
+  rank.max_rank = 0;
+  CHECK_THROWS_MATCHES(parse(raw_safetensors(header, 16), rank), Error,
+                       Catch::Matchers::Predicate<Error>([](const Error& e) {
+                         return e.code() == Errc::limit_exceeded &&
+                                std::string(e.what()).find("1 dimensions, above the limit 0") !=
+                                    std::string::npos;
+                       }));
   lorakit::io::ReadLimits small_header;
   small_header.max_header_bytes = 16;
   CHECK_THROWS_MATCHES(parse(raw_safetensors(header, 16), small_header), Error,
                        Catch::Matchers::Predicate<Error>(
                            [](const Error& e) { return e.code() == Errc::limit_exceeded; }));
   CHECK(parse(raw_safetensors(header, 16)).tensors().size() == 2);
+}
+
+TEST_CASE("safetensors: a million-deep nested header is refused without a stack overflow",
+          "[io][safetensors]") {
+  // 1M levels: a recursive parser or destructor would need far more than an 8 MiB stack.
+  const std::size_t depth = 1'000'000;
+  const std::string header = "{\"t\":" + std::string(depth, '[') + std::string(depth, ']') + "}";
+  CHECK_THROWS_MATCHES(parse(raw_safetensors(header, 0)), Error,
+                       Catch::Matchers::Predicate<Error>([](const Error& e) {
+                         return e.code() == Errc::bad_format &&
+                                std::string(e.what()).find("tensor 't': entry is not an object") !=
+                                    std::string::npos;
+                       }));
 }
 
 TEST_CASE("safetensors: a missing file is an io error naming it", "[io][safetensors]") {
