@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // SPDX-FileCopyrightText: 2026 The lorakit authors
 // Writes the fuzzers' seed corpus: valid adapters of several shapes, dtypes and options written
-// by lorakit's own writers (save_peft, save_mlx, serialize_safetensors), and every malformed
-// safetensors case of the table-driven tests, one folder per fuzz target.
+// by lorakit's own writers (save_peft, save_mlx, serialize_safetensors), every malformed
+// safetensors case of the table-driven tests, and target_modules regexes, one folder per fuzz
+// target.
 //
 //   lorakit_fuzz_seeds <out-dir>
 #include <cstdint>
@@ -95,7 +96,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path out = argv[1];
-  for (const char* t : {"safetensors", "peft", "mlx", "load_adapter"}) {
+  for (const char* t : {"safetensors", "peft", "mlx", "load_adapter", "target_regex"}) {
     fs::create_directories(out / t);
   }
   const fs::path scratch = out / "scratch";
@@ -162,6 +163,21 @@ int main(int argc, char** argv) {
   }
   // A GGUF magic, for the single-file layout.
   seed("load_adapter", {0, 'G', 'G', 'U', 'F', 3, 0, 0, 0});
+
+  // target_modules regexes as PEFT configs hold them, each with names to match, and the
+  // refused and hostile cases of the tests.
+  const std::string names =
+      "\nmodel.layers.0.self_attn.q_proj\nmodel.layers.12.mlp.down_proj\n"
+      "decoder.block.3.layer.0.SelfAttention.v\ntransformer.h.0.attn.c_attn\nlm_head\n";
+  for (const char* pattern :
+       {R"(.*\.(q|v)_proj)", R"(^model\.layers\.\d+\.self_attn\.(q|k|v|o)_proj$)",
+        R"(.*decoder.*(SelfAttention|EncDecAttention).*(q|v)$)", R"(.*layers\.[0-9]{1,2}\..*)",
+        R"([^.]+(\.\w+)*?)", R"((?:model|transformer)\.(?P<blk>layers|h)\.\d{,3}\..+)",
+        R"(\A[\x41-\x5a_a-z]+\Z)", "(.*.*)*x", "((a{1000}){1000}){1000}", "(unclosed", R"((a)\1)",
+        "(?=a)a", "a**", "[z-a]", "((((((((((q))))))))))", "a{2,}|b{,1}c"}) {
+    const std::string text = pattern + names;
+    seed("target_regex", std::vector<std::uint8_t>(text.begin(), text.end()));
+  }
   std::printf("wrote %d seed inputs to %s\n", count, out.string().c_str());
   return 0;
 }

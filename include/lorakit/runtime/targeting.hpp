@@ -7,13 +7,13 @@
 #include <charconv>
 #include <functional>
 #include <optional>
-#include <regex>
 #include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "lorakit/detail/name_regex.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/runtime/adapter.hpp"
 
@@ -123,20 +123,26 @@ class NameMap {
 /// last that many of the model's `num_layers` layers).
 class TargetMatcher {
  public:
-  /// @throws lorakit::Error (Errc::bad_config) for a regex std::regex cannot compile.
+  /// The regex is Python's syntax as detail::NameRegex reads it (matched in time linear in the
+  /// name, whatever the pattern).
+  /// @throws lorakit::Error (bad_config for a regex Python would refuse too, unsupported for
+  /// syntax NameRegex does not implement, limit_exceeded for a pattern above its limits).
   explicit TargetMatcher(TargetRule rule, int num_layers = -1)
       : rule_(std::move(rule)), num_layers_(num_layers) {
     if (rule_.regex.empty()) return;
     try {
-      regex_.emplace(rule_.regex);
-    } catch (const std::regex_error& e) {
-      throw Error(Errc::bad_config, {},
-                  "target_modules regex '" + rule_.regex + "' does not compile: " + e.what());
+      regex_.emplace(detail::NameRegex::compile(rule_.regex));
+    } catch (const Error& e) {
+      constexpr std::size_t kShown = 80;  // a hostile pattern may be megabytes long
+      const std::string shown =
+          rule_.regex.size() <= kShown ? rule_.regex : rule_.regex.substr(0, kShown) + "...";
+      throw Error(e.code(), {},
+                  "target_modules regex '" + shown + "': " + e.problems().front().detail);
     }
   }
 
   [[nodiscard]] bool operator()(std::string_view module) const {
-    if (regex_) return std::regex_match(module.begin(), module.end(), *regex_);
+    if (regex_) return regex_->full_match(module);
     bool suffix = false;
     for (const std::string& name : rule_.names) {
       if (module == name) return true;  // named exactly: no layer filter (as PEFT)
@@ -158,7 +164,7 @@ class TargetMatcher {
  private:
   TargetRule rule_;
   int num_layers_;
-  std::optional<std::regex> regex_;
+  std::optional<detail::NameRegex> regex_;
 };
 
 /// Whether `rule` selects `module` (see TargetMatcher; build one to test many names).
