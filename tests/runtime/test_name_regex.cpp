@@ -7,6 +7,7 @@
 #include <random>
 #include <regex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lorakit/detail/name_regex.hpp"
@@ -160,17 +161,28 @@ TEST_CASE("NameRegex: Python's spellings where they differ from ECMAScript", "[r
   CHECK_FALSE(full("a^b", "ab"));
   CHECK(full("(a|)+$", "aaa"));
   CHECK(full("(a*)*", ""));
+  CHECK(full("a$\n", "a\n"));  // '$' also matches just before a final newline
+  CHECK_FALSE(full("a$", "a\n"));
+  CHECK_FALSE(full(R"(a\Z\n)", "a\n"));  // \Z only at the very end
+  CHECK(full(R"(\s\s)", "\x1c\x1f"));    // Python's \s on ASCII includes 0x1c-0x1f
+  CHECK_FALSE(full(R"(\S)", "\x1d"));
+  CHECK(full("(^)*a", "a"));  // a group holding an anchor may be repeated
+  CHECK(full("(?:$)?", ""));
 }
 
 TEST_CASE("NameRegex: what Python refuses is bad_config, what lorakit does not do is unsupported",
           "[runtime][regex]") {
-  for (const char* p : {"(unclosed", "closed)", "*a", "a**", "a{2}{3}", "a*??", "[abc", "[z-a]",
-                        R"([a-\d])", R"(\q)", "a\\", R"(\x4)", "^*", "{2}", "a|+"}) {
+  for (const char* p :
+       {"(unclosed", "closed)",   "*a",       "a**",        "a{2}{3}",          "a*??",  "[abc",
+        "[z-a]",     R"([a-\d])", R"(\q)",    "a\\",        R"(\x4)",           "^*",    "{2}",
+        "a|+",       R"(\Z+)",    "(?P<1>a)", "(?P<a-b>a)", "(?P<n>a)(?P<n>b)", "(?P<n", "(?z)",
+        "(?",        "a{2000,1}", R"([\B])"}) {
     CAPTURE(p);
     CHECK(refusal(p) == Errc::bad_config);
   }
-  for (const char* p : {R"((a)\1)", "(?=a)a", "(?!b)a", "(?<=a)b", "(?i)q_proj", R"(\bq)", "a*+",
-                        "(?#note)a", R"(\u0041)"}) {
+  for (const char* p :
+       {R"((a)\1)", "(?=a)a", "(?!b)a", "(?<=a)b", "(?i)q_proj", R"(\bq)", "a*+", "(?#note)a",
+        R"(\u0041)", "(?>a)", "(?(1)a|b)", R"(\0)", "(?P<n>a)(?P=n)"}) {
     CAPTURE(p);
     CHECK(refusal(p) != Errc::bad_config);
   }
@@ -178,6 +190,9 @@ TEST_CASE("NameRegex: what Python refuses is bad_config, what lorakit does not d
   CHECK(refusal("(?=a)a") == Errc::unsupported);
   CHECK(refusal("a*+") == Errc::unsupported);
   CHECK(refusal(R"(\u0041)") == Errc::unsupported);
+  // Names compare as bytes, so a pattern must be ASCII (Python's '.' would take a whole 'é').
+  CHECK(refusal("caf\xc3\xa9") == Errc::unsupported);
+  CHECK(refusal(R"(\xe9)") == Errc::unsupported);
 }
 
 TEST_CASE("NameRegex: hostile patterns cost bounded time and memory", "[runtime][regex]") {
@@ -216,6 +231,16 @@ TEST_CASE("NameRegex: hostile patterns cost bounded time and memory", "[runtime]
   few.max_states = 10;
   CHECK(refusal("abcdefghijk", few) == Errc::limit_exceeded);
   CHECK(NameRegex::compile("abcdefghi", few).states() == 10);  // nine bytes and the match
+  // Limits beyond what the engine honours are capped, not wrapped around.
+  const NameRegex::Limits huge{
+      .max_pattern_bytes = SIZE_MAX, .max_depth = SIZE_MAX, .max_states = SIZE_MAX};
+  CHECK(NameRegex::compile("(?:ab)*", huge).full_match("abab"));
+  CHECK(refusal(std::string(32'000, '(') + std::string(32'000, ')'), huge) == Errc::limit_exceeded);
+  // A moved-from pattern matches nothing.
+  NameRegex moved = NameRegex::compile("a");
+  const NameRegex taken = std::move(moved);
+  CHECK(taken.full_match("a"));
+  CHECK_FALSE(moved.full_match("a"));  // NOLINT(bugprone-use-after-move): the defined state
 }
 
 TEST_CASE("TargetMatcher: a hostile target regex is matched in linear time or refused",

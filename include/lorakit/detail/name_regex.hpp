@@ -4,10 +4,12 @@
 // names in time linear in the name, with no backtracking and no unbounded recursion.
 #pragma once
 
+#include <algorithm>
 #include <bitset>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,30 +25,37 @@ namespace lorakit::detail {
 /// (std::regex) takes exponential time on patterns like `(.*.*)*x` and recurses once per
 /// character and per nesting level.
 ///
-/// Syntax: literal bytes; `.` (any byte but '\n'); escapes `\d \D \w \W \s \S` (ASCII classes),
-/// `\A`, `\Z`, `\n \t \r \f \v \a`, `\xHH` and any escaped punctuation; classes `[...]`,
-/// `[^...]` with ranges and those escapes; groups `(...)`, `(?:...)`, `(?P<name>...)`;
-/// alternation `|`; quantifiers `* + ? {m} {m,} {,n} {m,n}`, each optionally lazy (`*?`: the
-/// same answer under a full match); anchors `^` and `$` anywhere. Names are compared as bytes.
+/// Syntax (ASCII): literals; `.` (any character but '\n'); escapes `\d \D \w \W \s \S` (as
+/// Python's str patterns define them on ASCII), `\A`, `\Z`, `\n \t \r \f \v \a`, `\xHH` and
+/// any escaped punctuation; classes `[...]`, `[^...]` with ranges and those escapes; groups
+/// `(...)`, `(?:...)`, `(?P<name>...)`; alternation `|`; quantifiers `* + ? {m} {m,} {,n}
+/// {m,n}`, each optionally lazy (`*?`: the same answer under a full match); anchors `^`, `$`
+/// (the end, or just before a final '\n', as in Python), `\A`, `\Z` anywhere. Names are
+/// compared byte by byte, so a name with non-ASCII characters may match `.`, negated classes
+/// and `\W \S \D` differently from Python (module names are ASCII in practice).
 ///
-/// Refused with Errc::unsupported: backreferences, lookaround, comments, inline flags, `\b \B`, `\u
-/// \U \N`, possessive quantifiers. Refused with Errc::bad_config: what Python refuses too
-/// (unbalanced parentheses, nothing to repeat, bad escapes and ranges). Refused with
-/// Errc::limit_exceeded: a pattern longer, deeper or larger as an NFA than NameRegex::Limits allow,
-/// or a repeat count above 1000, checked while compiling, so a hostile pattern costs bounded time
-/// and memory.
+/// Refused with Errc::unsupported: non-ASCII bytes in the pattern (and `\x80`-`\xff`),
+/// backreferences, octal escapes, lookaround, atomic groups, conditionals, comments, inline
+/// flags, `\b \B`, `\u \U \N`, possessive quantifiers. Refused with Errc::bad_config: what
+/// Python refuses too (unbalanced parentheses, nothing to repeat, multiple repeats, bad escapes,
+/// ranges and group names). Refused with Errc::limit_exceeded: a pattern longer, deeper or
+/// larger as an NFA than NameRegex::Limits allow, or a repeat count above 1000, checked while
+/// compiling, so a hostile pattern costs bounded time and memory.
 class NameRegex {
  public:
   struct Limits {
     std::size_t max_pattern_bytes = 1 << 16;
-    std::size_t max_depth = 200;       ///< nested groups
-    std::size_t max_states = 1 << 16;  ///< NFA states after expanding counted repeats
+    std::size_t max_depth = 200;       ///< nested groups (at most 1000 are honoured)
+    std::size_t max_states = 1 << 16;  ///< NFA states after expanding counted repeats (<= 2^24)
   };
 
   /// @throws lorakit::Error (bad_config, unsupported or limit_exceeded) naming the position.
   [[nodiscard]] static NameRegex compile(std::string_view pattern, const Limits& limits) {
+    Limits honoured = limits;  // keeps state indices in 32 bits and the compiler's stack small
+    honoured.max_depth = std::min<std::size_t>(honoured.max_depth, 1000);
+    honoured.max_states = std::min<std::size_t>(honoured.max_states, std::size_t{1} << 24);
     NameRegex re;
-    Compiler c{pattern, limits, re};
+    Compiler c{pattern, honoured, re};
     c.run();
     return re;
   }
@@ -56,18 +65,22 @@ class NameRegex {
 
   /// Whether the pattern matches all of `name`.
   [[nodiscard]] bool full_match(std::string_view name) const {
+    if (states_.empty()) return false;  // moved from
     const std::size_t n = name.size();
+    const bool final_newline = n > 0 && name[n - 1] == '\n';
     std::vector<std::uint32_t> current, next, stack;
     std::vector<std::size_t> seen(states_.size(), kNever);
     current.reserve(states_.size());
     next.reserve(states_.size());
-    add(start_, 0, n, current, seen, stack);
+    add(start_, 0, n, final_newline, current, seen, stack);
     for (std::size_t i = 0; i < n && !current.empty(); ++i) {
       const auto c = static_cast<unsigned char>(name[i]);
       next.clear();
       for (std::uint32_t s : current) {
         const State& st = states_[s];
-        if (st.op == Op::bytes && sets_[st.set].test(c)) add(st.next, i + 1, n, next, seen, stack);
+        if (st.op == Op::bytes && sets_[st.set].test(c)) {
+          add(st.next, i + 1, n, final_newline, next, seen, stack);
+        }
       }
       current.swap(next);
     }
@@ -81,7 +94,7 @@ class NameRegex {
   [[nodiscard]] std::size_t states() const noexcept { return states_.size(); }
 
  private:
-  enum class Op : std::uint8_t { match, bytes, split, begin, end };
+  enum class Op : std::uint8_t { match, bytes, split, begin, end, end_line };
   struct State {
     Op op = Op::match;
     std::uint32_t set = 0;   // bytes: index into sets_
@@ -94,9 +107,11 @@ class NameRegex {
   NameRegex() = default;
 
   // Adds state s and everything reachable from it without reading a byte (at position pos of
-  // an n-byte name) to `list`, each state once per position. An explicit stack, no recursion.
-  void add(std::uint32_t s, std::size_t pos, std::size_t n, std::vector<std::uint32_t>& list,
-           std::vector<std::size_t>& seen, std::vector<std::uint32_t>& stack) const {
+  // an n-byte name, which may end in '\n') to `list`, each state once per position. An explicit
+  // stack, no recursion.
+  void add(std::uint32_t s, std::size_t pos, std::size_t n, bool final_newline,
+           std::vector<std::uint32_t>& list, std::vector<std::size_t>& seen,
+           std::vector<std::uint32_t>& stack) const {
     stack.push_back(s);
     while (!stack.empty()) {
       const std::uint32_t t = stack.back();
@@ -115,6 +130,9 @@ class NameRegex {
         case Op::end:
           if (pos == n) stack.push_back(st.next);
           break;
+        case Op::end_line:
+          if (pos == n || (final_newline && pos + 1 == n)) stack.push_back(st.next);
+          break;
         case Op::match:
         case Op::bytes: list.push_back(t); break;
       }
@@ -124,7 +142,16 @@ class NameRegex {
   // The parse tree: a pattern is parsed first, then compiled back to front, each node given the
   // state that follows it (so no dangling outputs need patching).
   struct Node {
-    enum class Kind : std::uint8_t { empty, bytes, begin, end, concat, alternate, repeat };
+    enum class Kind : std::uint8_t {
+      empty,
+      bytes,
+      begin,
+      end,
+      end_line,
+      concat,
+      alternate,
+      repeat
+    };
     Kind kind = Kind::empty;
     std::uint32_t set = 0;
     std::vector<std::uint32_t> children;
@@ -138,6 +165,7 @@ class NameRegex {
     std::size_t pos = 0;
     std::vector<Node> nodes;
     std::vector<std::size_t> sizes;
+    std::set<std::string_view> group_names;
     std::size_t work = 0;
 
     void run() {
@@ -146,6 +174,12 @@ class NameRegex {
                                        " bytes exceed the limit of " +
                                        std::to_string(limits.max_pattern_bytes));
       }
+      for (; pos < p.size(); ++pos) {
+        if (static_cast<unsigned char>(p[pos]) >= 0x80) {
+          fail(Errc::unsupported, "non-ASCII bytes in a pattern are not supported");
+        }
+      }
+      pos = 0;
       const std::uint32_t root = alternation(0);
       if (pos < p.size()) fail(Errc::bad_config, "unbalanced parenthesis");
       // The NFA's size is known from the tree: a pattern too large is refused before any state
@@ -191,8 +225,11 @@ class NameRegex {
     std::uint32_t sequence(std::size_t depth) {
       std::vector<std::uint32_t> items;
       while (more() && peek() != '|' && peek() != ')') {
+        const bool anchor =
+            peek() == '^' || peek() == '$' ||
+            (peek() == '\\' && pos + 1 < p.size() && (p[pos + 1] == 'A' || p[pos + 1] == 'Z'));
         std::uint32_t item = atom(depth);
-        if (quantifier(item)) {
+        if (quantifier(item, anchor)) {
           if (more() && (peek() == '*' || peek() == '+' || peek() == '?' || counted_ahead())) {
             fail(Errc::bad_config, "multiple repeat");
           }
@@ -203,8 +240,9 @@ class NameRegex {
       return node(Node{.kind = Node::Kind::concat, .children = std::move(items)});
     }
 
-    // A quantifier after an atom, if one follows: wraps the atom in a repeat node.
-    bool quantifier(std::uint32_t& item) {
+    // A quantifier after an atom, if one follows: wraps the atom in a repeat node. A bare
+    // anchor cannot be repeated (a group holding one can, as in Python).
+    bool quantifier(std::uint32_t& item, bool anchor) {
       if (!more()) return false;
       std::size_t min = 0, max = 0;
       const char c = peek();
@@ -215,9 +253,7 @@ class NameRegex {
       } else if (!counted(min, max)) {
         return false;
       }
-      const Node::Kind k = nodes[item].kind;
-      if (k == Node::Kind::begin || k == Node::Kind::end)
-        fail(Errc::bad_config, "nothing to repeat");
+      if (anchor) fail(Errc::bad_config, "nothing to repeat");
       if (at('?')) {
         ++pos;  // lazy: the same answer under a full match
       } else if (at('+')) {
@@ -237,10 +273,10 @@ class NameRegex {
       std::size_t end = 0;
       if (!scan_counted(min, max, end)) return false;
       pos = end;
+      if (max < min) fail(Errc::bad_config, "min repeat greater than max repeat");
       if (min > 1000 || (max != kNever && max > 1000)) {
         fail(Errc::limit_exceeded, "repeat counts above 1000 are not supported");
       }
-      if (max < min) fail(Errc::bad_config, "min repeat greater than max repeat");
       return true;
     }
     [[nodiscard]] bool scan_counted(std::size_t& min, std::size_t& max, std::size_t& end) const {
@@ -284,7 +320,7 @@ class NameRegex {
           return byte_node(any);
         }
         case '^': ++pos; return node(Node{.kind = Node::Kind::begin});
-        case '$': ++pos; return node(Node{.kind = Node::Kind::end});
+        case '$': ++pos; return node(Node{.kind = Node::Kind::end_line});
         case '*':
         case '+':
         case '?': fail(Errc::bad_config, "nothing to repeat");
@@ -308,19 +344,38 @@ class NameRegex {
           ++pos;
         } else if (at('P') && pos + 1 < p.size() && p[pos + 1] == '<') {
           pos += 2;
-          const std::size_t name = pos;
-          while (more() && peek() != '>') ++pos;
-          if (!more() || pos == name) fail(Errc::bad_config, "bad group name");
-          ++pos;
-        } else {
+          group_name();
+        } else if (at('P') && pos + 1 < p.size() && p[pos + 1] == '=') {
+          fail(Errc::unsupported, "backreferences are not supported");
+        } else if (more() && std::string_view("=!<>#(").find(peek()) != std::string_view::npos) {
           fail(Errc::unsupported,
-               "lookaround, backreferences, comments and inline flags are not supported");
+               "lookaround, atomic groups, conditionals and comments are not supported");
+        } else if (more() && std::string_view("aiLmsux-").find(peek()) != std::string_view::npos) {
+          fail(Errc::unsupported, "inline flags are not supported");
+        } else {
+          fail(Errc::bad_config, "unknown extension (?");
         }
       }
       const std::uint32_t inner = alternation(depth + 1);
       if (!at(')')) fail(Errc::bad_config, "missing ), unterminated subpattern");
       ++pos;
       return inner;
+    }
+
+    // A (?P<name>...) group's name: an identifier, used once.
+    void group_name() {
+      const std::size_t first = pos;
+      while (more() && peek() != '>') ++pos;
+      if (!more()) fail(Errc::bad_config, "missing >, unterminated name");
+      const std::string_view name = p.substr(first, pos - first);
+      auto letter = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+      };
+      bool ok = !name.empty() && letter(name[0]);
+      for (char c : name) ok = ok && (letter(c) || (c >= '0' && c <= '9'));
+      if (!ok) fail(Errc::bad_config, "bad character in group name");
+      if (!group_names.insert(name).second) fail(Errc::bad_config, "redefinition of group name");
+      ++pos;  // '>'
     }
 
     static ByteSet single(char c) {
@@ -335,7 +390,8 @@ class NameRegex {
     }
     static ByteSet digits() { return range('0', '9'); }
     static ByteSet word() { return range('a', 'z') | range('A', 'Z') | digits() | single('_'); }
-    static ByteSet space() { return single(' ') | range('\t', '\r'); }
+    // Python's str-pattern \s on ASCII: also the four separators 0x1c-0x1f.
+    static ByteSet space() { return single(' ') | range('\t', '\r') | range(0x1c, 0x1f); }
 
     // The byte set of the escape at pos (just after the backslash); `in_class` for the meaning
     // inside [...] (where \b is a backspace); `is_class` says whether it stands for a class
@@ -368,6 +424,7 @@ class NameRegex {
             v = v * 16 + static_cast<unsigned>(dec ? h - '0' : (lower ? h - 'a' : h - 'A') + 10);
             ++pos;
           }
+          if (v >= 0x80) fail(Errc::unsupported, "non-ASCII escapes are not supported");
           ByteSet s;
           s.set(v);
           return s;
@@ -375,7 +432,9 @@ class NameRegex {
         case 'b':
           if (in_class) return single('\b');
           fail(Errc::unsupported, "word boundaries (\\b, \\B) are not supported");
-        case 'B': fail(Errc::unsupported, "word boundaries (\\b, \\B) are not supported");
+        case 'B':
+          if (in_class) fail(Errc::bad_config, "bad escape \\B");
+          fail(Errc::unsupported, "word boundaries (\\b, \\B) are not supported");
         case 'u':
         case 'U':
         case 'N':
@@ -479,7 +538,8 @@ class NameRegex {
           case Node::Kind::empty: break;
           case Node::Kind::bytes:
           case Node::Kind::begin:
-          case Node::Kind::end: total = 1; break;
+          case Node::Kind::end:
+          case Node::Kind::end_line: total = 1; break;
           case Node::Kind::concat:
           case Node::Kind::alternate:
             total = n.kind == Node::Kind::alternate ? n.children.size() - 1 : 0;
@@ -519,6 +579,7 @@ class NameRegex {
         case Node::Kind::bytes: return state(State{.op = Op::bytes, .set = n.set, .next = next});
         case Node::Kind::begin: return state(State{.op = Op::begin, .next = next});
         case Node::Kind::end: return state(State{.op = Op::end, .next = next});
+        case Node::Kind::end_line: return state(State{.op = Op::end_line, .next = next});
         case Node::Kind::concat: {
           std::uint32_t s = next;
           for (std::size_t k = n.children.size(); k-- > 0;) s = emit(n.children[k], s);
