@@ -55,6 +55,7 @@ enum class Errc {
 struct ErrorContext {
   std::string file;               ///< the file being read or written
   std::string tensor;             ///< the tensor key as stored in the file
+  std::string key;                ///< a metadata or configuration key, e.g. general.alignment
   std::string module;             ///< canonical module name, e.g. model.layers.3.self_attn.q_proj
   std::string slot;               ///< the variant's tensor slot, e.g. lora_A
   std::optional<Shape> expected;  ///< the shape that was required
@@ -85,6 +86,7 @@ inline std::string format_problem(const Problem& p) {
   };
   std::string where = c.file;
   if (!c.tensor.empty()) append(where, "tensor '" + c.tensor + "'");
+  if (!c.key.empty()) append(where, "key '" + c.key + "'");
   std::string owner;
   if (!c.module.empty()) owner += "module " + c.module;
   if (!c.slot.empty()) owner += (owner.empty() ? "slot " : ", slot ") + c.slot;
