@@ -56,16 +56,17 @@ class TensorStore {
 
   /// A 2-D tensor from `bytes` stored as `dtype` with shape (rows, cols), optionally transposed
   /// to (cols, rows), optionally converted to F32. Without a transpose or conversion, an F32
-  /// tensor whose bytes are 4-byte aligned is used in place (zero copy).
+  /// tensor whose bytes are 4-byte aligned is used in place (zero copy) unless `copy` asks
+  /// for an owned copy (bytes that will not outlive the call).
   /// @pre io::is_float_dtype(dtype); bytes holds rows * cols elements
   AdapterTensor make(DType dtype, Index rows, Index cols, std::span<const std::byte> bytes,
-                     bool transpose, bool to_f32) {
+                     bool transpose, bool to_f32, bool copy = false) {
     const Index out_rows = transpose ? cols : rows;
     const Index out_cols = transpose ? rows : cols;
     const bool convert = dtype != DType::f32 && (to_f32 || dtype == DType::f64);
     const DType out_dtype = convert ? DType::f32 : dtype;
     const bool aligned = reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(float) == 0;
-    if (!transpose && !convert && (dtype != DType::f32 || aligned)) {
+    if (!transpose && !convert && !copy && (dtype != DType::f32 || aligned)) {
       return AdapterTensor{dtype, Shape{out_rows, out_cols}, bytes};
     }
     const auto count = static_cast<std::size_t>(rows * cols);

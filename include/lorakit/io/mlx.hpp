@@ -15,11 +15,9 @@
 #include <vector>
 
 #include "lorakit/detail/json_config.hpp"
-#include "lorakit/detail/tensor_checks.hpp"
-#include "lorakit/detail/tensor_store.hpp"
 #include "lorakit/error.hpp"
+#include "lorakit/io/assemble.hpp"
 #include "lorakit/io/dtype.hpp"
-#include "lorakit/io/peft.hpp"
 #include "lorakit/io/safetensors.hpp"
 #include "lorakit/runtime/adapter.hpp"
 
@@ -62,104 +60,35 @@ std::shared_ptr<const Adapter> load(const detail::JsonConfig& config,
   info.target.last_layers = static_cast<int>(layers ? *layers : old_layers.value_or(-1));
 
   const SafetensorsFile file = open_tensors();
-  const std::string& path = file.path();
-  ProblemList problems;
-  struct Found {
-    const TensorEntry* a = nullptr;
-    const TensorEntry* b = nullptr;
-    const TensorEntry* m = nullptr;
-  };
-  std::map<std::string, Found> found;
+  AdapterBuilder builder(file.path(), options, PartNames{"lora_a", "lora_b", "m"});
+  builder.keep(file.storage());
   for (const TensorEntry& t : file.tensors()) {
     const std::string_view key = t.name;
     const std::size_t dot = key.rfind('.');
     const std::string_view suffix = dot == std::string_view::npos ? key : key.substr(dot + 1);
     const std::string module(key.substr(0, dot == std::string_view::npos ? 0 : dot));
     if (module.empty() || (suffix != "lora_a" && suffix != "lora_b" && suffix != "m")) {
-      problems.add(Errc::unexpected_tensor, ErrorContext{.file = path, .tensor = t.name},
-                   "not an mlx-lm adapter tensor (<module>.lora_a, .lora_b, .m)");
+      builder.problems().add(Errc::unexpected_tensor,
+                             ErrorContext{.file = file.path(), .tensor = t.name},
+                             "not an mlx-lm adapter tensor (<module>.lora_a, .lora_b, .m)");
       continue;
     }
-    Found& f = found[module];
-    (suffix == "lora_a" ? f.a : suffix == "lora_b" ? f.b : f.m) = &t;
+    // mlx-lm: lora_a [in, r], lora_b [r, out]: lorakit's layout, used in place.
+    builder.add(module,
+                suffix == "lora_a"   ? Part::a
+                : suffix == "lora_b" ? Part::b
+                                     : Part::magnitude,
+                stored_tensor(t), false);
   }
-
-  detail::TensorStore store;
-  store.keep(file.storage());
-  std::map<std::string, AdapterModule> modules;
-  for (const auto& [module, f] : found) {
-    if (f.a == nullptr || f.b == nullptr) {
-      const TensorEntry* present = f.a != nullptr ? f.a : (f.b != nullptr ? f.b : f.m);
-      problems.add(Errc::missing_tensor,
-                   ErrorContext{.file = path, .tensor = present->name, .module = module},
-                   f.a == nullptr ? "has no lora_a partner" : "has no lora_b partner");
-      continue;
-    }
-    bool ok = true;
-    for (const TensorEntry* t : {f.a, f.b}) {
-      if (t->shape.rank() != 2) {
-        problems.add(
-            Errc::shape_mismatch,
-            ErrorContext{.file = path, .tensor = t->name, .module = module, .actual = t->shape},
-            "a LoRA matrix must have 2 dimensions");
-        ok = false;
-      } else if (!detail::check_weights(*t, path, module, options.check_finite, problems)) {
-        ok = false;
-      }
-    }
-    if (!ok) continue;
-    const Index r = f.a->shape.dims[1];
-    if (f.b->shape.dims[0] != r) {
-      problems.add(Errc::shape_mismatch,
-                   ErrorContext{.file = path,
-                                .tensor = f.b->name,
-                                .module = module,
-                                .slot = "lora_b",
-                                .expected = Shape{r, f.b->shape.dims[1]},
-                                .actual = f.b->shape},
-                   "rank of lora_b disagrees with lora_a");
-      continue;
-    }
-    if (r != info.rank) {
-      problems.add(Errc::shape_mismatch,
-                   ErrorContext{.file = path,
-                                .tensor = f.a->name,
-                                .module = module,
-                                .slot = "lora_a",
-                                .expected = Shape{f.a->shape.dims[0], info.rank},
-                                .actual = f.a->shape},
-                   "rank disagrees with lora_parameters.rank");
-      continue;
-    }
-    AdapterModule m;
-    m.rank = r;
-    m.alpha = info.alpha;
-    m.a = store.make(f.a->dtype, f.a->shape.dims[0], r, f.a->bytes, false, options.convert_to_f32);
-    m.b = store.make(f.b->dtype, r, f.b->shape.dims[1], f.b->bytes, false, options.convert_to_f32);
-    if (f.m != nullptr) {
-      if (f.m->elements() != f.b->shape.dims[1] || !is_float_dtype(f.m->dtype)) {
-        problems.add(Errc::shape_mismatch,
-                     ErrorContext{.file = path,
-                                  .tensor = f.m->name,
-                                  .module = module,
-                                  .slot = "m",
-                                  .expected = Shape{f.b->shape.dims[1]},
-                                  .actual = f.m->shape},
-                     "DoRA magnitude must be one float per output");
-        continue;
-      }
-      m.magnitude =
-          store.make(f.m->dtype, 1, f.b->shape.dims[1], f.m->bytes, false, options.convert_to_f32);
-    }
-    modules.emplace(module, std::move(m));
-  }
-  if (modules.empty() && problems.empty()) {
-    problems.add(Errc::missing_tensor, ErrorContext{.file = path},
-                 "the file holds no LoRA tensors (lora_a / lora_b)");
-  }
-  problems.throw_if_any();
-  return std::make_shared<const Adapter>(std::move(info), std::move(modules),
-                                         std::map<std::string, AdapterTensor>{}, store.release());
+  const Index config_rank = info.rank;
+  const float scale = info.alpha;
+  return builder.build(std::move(info), [&](const std::string&) {
+    ModuleSpec spec;
+    spec.rank = config_rank;
+    spec.rank_source = "lora_parameters.rank";
+    spec.alpha = scale;
+    return spec;
+  });
 }
 
 }  // namespace detail_mlx

@@ -16,22 +16,14 @@
 #include <vector>
 
 #include "lorakit/detail/json_config.hpp"
-#include "lorakit/detail/tensor_checks.hpp"
 #include "lorakit/detail/tensor_store.hpp"
 #include "lorakit/error.hpp"
+#include "lorakit/io/assemble.hpp"
 #include "lorakit/io/dtype.hpp"
 #include "lorakit/io/safetensors.hpp"
 #include "lorakit/runtime/adapter.hpp"
 
 namespace lorakit::io {
-
-/// Options for loading an adapter from a file.
-struct LoadOptions {
-  std::string name;            ///< the adapter's name; empty: the directory's name
-  bool convert_to_f32 = true;  ///< false: keep F16/BF16 tensors as stored
-  bool check_finite = true;    ///< report NaN / infinite weights as Errc::non_finite
-  ReadLimits limits;           ///< bounds on what the file may ask for
-};
 
 namespace detail_peft {
 
@@ -229,17 +221,6 @@ inline const nlohmann::ordered_json* pattern_value(const nlohmann::ordered_json*
   return nullptr;
 }
 
-struct Found {
-  const TensorEntry* a = nullptr;
-  const TensorEntry* b = nullptr;
-  const TensorEntry* magnitude = nullptr;
-  bool embedding = false;
-};
-
-}  // namespace detail_peft
-
-namespace detail_peft {
-
 // The loader proper: `config` is the parsed adapter_config.json, `open_tensors` opens the
 // safetensors file (only once the config has been checked), `dir` names the adapter.
 template <class OpenTensors>
@@ -303,66 +284,35 @@ std::shared_ptr<const Adapter> load(const detail::JsonConfig& config,
   }
 
   const SafetensorsFile file = open_tensors();
-  const std::string& path = file.path();
-  ProblemList problems;
-  std::map<std::string, Found> found;
-  std::map<std::string, const TensorEntry*> full;
+  AdapterBuilder builder(file.path(), options,
+                         PartNames{"lora_A", "lora_B", "lora_magnitude_vector"});
+  builder.keep(file.storage());
+  std::set<std::string> embeddings;
   for (const TensorEntry& t : file.tensors()) {
     const KeyParse p = classify(strip_prefix(t.name), info.bias != "none");
     switch (p.kind) {
       case KeyParse::ignored: info.ignored_tensors.push_back(t.name); break;
-      case KeyParse::full: full[p.module] = &t; break;
+      case KeyParse::full: builder.add_saved(p.module, stored_tensor(t)); break;
       case KeyParse::unknown:
-        problems.add(Errc::unexpected_tensor, ErrorContext{.file = path, .tensor = t.name},
-                     "not a LoRA tensor lorakit knows (lora_A/B, lora_embedding_A/B, "
-                     "lora_magnitude_vector)");
+        builder.problems().add(Errc::unexpected_tensor,
+                               ErrorContext{.file = file.path(), .tensor = t.name},
+                               "not a LoRA tensor lorakit knows (lora_A/B, lora_embedding_A/B, "
+                               "lora_magnitude_vector)");
         break;
       case KeyParse::lora: {
-        Found& f = found[p.module];
-        const TensorEntry** slot = p.slot == Slot::a || p.slot == Slot::embedding_a ? &f.a
-                                   : p.slot == Slot::magnitude                      ? &f.magnitude
-                                                                                    : &f.b;
-        if (*slot != nullptr) {
-          problems.add(Errc::bad_format, ErrorContext{.file = path, .tensor = t.name},
-                       "duplicates tensor '" + (*slot)->name + "'");
-        }
-        *slot = &t;
-        if (p.slot == Slot::embedding_a || p.slot == Slot::embedding_b) f.embedding = true;
+        // PEFT: lora_A [r, in], lora_B [out, r] (lora_embedding_A [r, vocab], _B [dim, r]).
+        const Part part = p.slot == Slot::a || p.slot == Slot::embedding_a ? Part::a
+                          : p.slot == Slot::magnitude                      ? Part::magnitude
+                                                                           : Part::b;
+        if (p.slot == Slot::embedding_a || p.slot == Slot::embedding_b) embeddings.insert(p.module);
+        builder.add(p.module, part, stored_tensor(t), part != Part::magnitude);
         break;
       }
     }
   }
-
-  detail::TensorStore store;
-  store.keep(file.storage());
-  std::map<std::string, AdapterModule> modules;
-  auto check_values = [&](const TensorEntry& t, const std::string& module) {
-    return detail::check_weights(t, path, module, options.check_finite, problems);
-  };
-  for (const auto& [module, f] : found) {
-    if (f.a == nullptr || f.b == nullptr) {
-      const TensorEntry* present = f.a != nullptr ? f.a : (f.b != nullptr ? f.b : f.magnitude);
-      problems.add(Errc::missing_tensor,
-                   ErrorContext{.file = path, .tensor = present->name, .module = module},
-                   f.a == nullptr ? "has no lora_A partner" : "has no lora_B partner");
-      continue;
-    }
-    bool ok = true;
-    for (const TensorEntry* t : {f.a, f.b}) {
-      if (t->shape.rank() != 2) {
-        problems.add(
-            Errc::shape_mismatch,
-            ErrorContext{.file = path, .tensor = t->name, .module = module, .actual = t->shape},
-            "a LoRA matrix must have 2 dimensions");
-        ok = false;
-      }
-    }
-    ok = check_values(*f.a, module) && ok;
-    ok = check_values(*f.b, module) && ok;
-    if (!ok) continue;
-    // PEFT: lora_A [r, in], lora_B [out, r] (lora_embedding_A [r, vocab], _B [dim, r]).
-    const Index rank_a = f.a->shape.dims[0];
-    const Index rank_b = f.b->shape.dims[1];
+  const Index default_rank = info.rank;
+  const float default_alpha = info.alpha;
+  return builder.build(std::move(info), [&](const std::string& module) {
     const nlohmann::ordered_json* rv =
         pattern_value(rank_pattern, module, config.file(), "rank_pattern");
     const nlohmann::ordered_json* av =
@@ -370,77 +320,13 @@ std::shared_ptr<const Adapter> load(const detail::JsonConfig& config,
     if (rv != nullptr && !rv->is_number_integer())
       config.fail("rank_pattern", "values must be integers");
     if (av != nullptr && !av->is_number()) config.fail("alpha_pattern", "values must be numbers");
-    const Index rank = rv != nullptr ? rv->get<Index>() : info.rank;
-    if (rank_b != rank_a) {
-      problems.add(Errc::shape_mismatch,
-                   ErrorContext{.file = path,
-                                .tensor = f.b->name,
-                                .module = module,
-                                .slot = "lora_B",
-                                .expected = Shape{f.b->shape.dims[0], rank_a},
-                                .actual = f.b->shape},
-                   "rank of lora_B disagrees with lora_A");
-      continue;
-    }
-    if (rank_a != rank) {
-      problems.add(Errc::shape_mismatch,
-                   ErrorContext{.file = path,
-                                .tensor = f.a->name,
-                                .module = module,
-                                .slot = "lora_A",
-                                .expected = Shape{rank, f.a->shape.dims[1]},
-                                .actual = f.a->shape},
-                   rv != nullptr ? "rank disagrees with rank_pattern"
-                                 : "rank disagrees with the config's r");
-      continue;
-    }
-    AdapterModule m;
-    m.rank = rank;
-    m.alpha = av != nullptr ? av->get<float>() : info.alpha;
-    m.kind = f.embedding ? ModuleKind::embedding : ModuleKind::linear;
-    m.a = store.make(f.a->dtype, f.a->shape.dims[0], f.a->shape.dims[1], f.a->bytes, true,
-                     options.convert_to_f32);
-    m.b = store.make(f.b->dtype, f.b->shape.dims[0], f.b->shape.dims[1], f.b->bytes, true,
-                     options.convert_to_f32);
-    if (f.magnitude != nullptr) {
-      const Index out = f.b->shape.dims[0];
-      if (f.magnitude->elements() != out) {
-        problems.add(Errc::shape_mismatch,
-                     ErrorContext{.file = path,
-                                  .tensor = f.magnitude->name,
-                                  .module = module,
-                                  .slot = "lora_magnitude_vector",
-                                  .expected = Shape{out},
-                                  .actual = f.magnitude->shape},
-                     "DoRA magnitude must have one value per output");
-      } else if (check_values(*f.magnitude, module)) {
-        m.magnitude = store.make(f.magnitude->dtype, 1, out, f.magnitude->bytes, false,
-                                 options.convert_to_f32);
-      }
-    }
-    modules.emplace(module, std::move(m));
-  }
-
-  std::map<std::string, AdapterTensor> saved;
-  for (const auto& [name, t] : full) {
-    if (!is_float_dtype(t->dtype)) {
-      problems.add(Errc::unsupported_dtype, ErrorContext{.file = path, .tensor = t->name},
-                   std::string(to_string(t->dtype)) + " is not a float type");
-      continue;
-    }
-    const Index rows = t->shape.rank() >= 2 ? t->shape.dims[0] : 1;
-    const Index cols = rows == 0 ? 0 : t->elements() / std::max<Index>(rows, 1);
-    AdapterTensor at = store.make(t->dtype, rows, cols, t->bytes, false, options.convert_to_f32);
-    at.shape = t->shape;
-    saved.emplace(name, at);
-  }
-  if (modules.empty() && problems.empty()) {
-    problems.add(Errc::missing_tensor, ErrorContext{.file = path},
-                 "the file holds no LoRA tensors (lora_A / lora_B)");
-  }
-  problems.throw_if_any();
-  return std::make_shared<const Adapter>(std::move(info), std::move(modules), std::move(saved),
-                                         store.release());
+    ModuleSpec spec;
+    spec.rank = rv != nullptr ? rv->get<Index>() : default_rank;
+    spec.rank_source = rv != nullptr ? "rank_pattern" : "the config's r";
+    spec.alpha = av != nullptr ? av->get<float>() : default_alpha;
+    spec.kind = embeddings.count(module) != 0 ? ModuleKind::embedding : ModuleKind::linear;
+    return spec;
+  });
 }
 
 }  // namespace detail_peft

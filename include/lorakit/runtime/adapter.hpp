@@ -49,6 +49,13 @@ struct AdapterTensor {
 /// How a module's weights were found in the file.
 enum class ModuleKind : unsigned char { linear, embedding };
 
+/// The order of a module's outputs (B's columns) against its base layer's.
+enum class RowLayout : unsigned char {
+  hf,          ///< the base model's own (Hugging Face) order
+  llama_cpp,   ///< llama.cpp's rotary order for Q/K, chosen for a base in llama.cpp's layout
+  unresolved,  ///< llama.cpp's rotary order, base layout not given: Model::attach refuses it
+};
+
 /// One adapted module: A:(in,r), B:(r,out) and its hyper-parameters.
 struct AdapterModule {
   AdapterTensor a;                         ///< A:(in, r)
@@ -57,6 +64,7 @@ struct AdapterModule {
   Index rank = 0;
   float alpha = 0.0f;  ///< alpha, or the multiplier itself under Scaling::direct
   ModuleKind kind = ModuleKind::linear;
+  RowLayout rows = RowLayout::hf;  ///< see RowLayout (GGUF's Q/K of the llama family)
 
   [[nodiscard]] Index in_features() const noexcept { return a.rows(); }
   [[nodiscard]] Index out_features() const noexcept { return b.cols(); }
@@ -105,6 +113,10 @@ struct AdapterInfo {
   std::string bias = "none";                 ///< PEFT's bias option: none, all, lora_only
   bool fan_in_fan_out = false;  ///< as configured (PEFT); files store Linear orientation anyway
   std::vector<std::string> ignored_tensors;  ///< keys recognised and skipped (PEFT duplicates)
+  std::string architecture;  ///< GGUF general.architecture (llama, qwen2, ...), may be empty
+  std::vector<std::int32_t>
+      invocation_tokens;           ///< activated LoRA's adapter.alora.invocation_tokens
+  std::vector<std::string> notes;  ///< what a conversion changed (factors folded into B, ...)
 };
 
 /// A loaded adapter: immutable, format-free, shared by every layer it is attached to.
@@ -181,7 +193,7 @@ class Adapter {
     h.u64(static_cast<std::uint64_t>(info_.scaling)).u64(static_cast<std::uint64_t>(info_.variant));
     for (const auto& [name, m] : modules_) {
       h.text(name).u64(static_cast<std::uint64_t>(m.rank)).f32(m.alpha);
-      h.u64(static_cast<std::uint64_t>(m.kind));
+      h.u64(static_cast<std::uint64_t>(m.kind)).u64(static_cast<std::uint64_t>(m.rows));
       hash_tensor(h, m.a);
       hash_tensor(h, m.b);
       if (m.magnitude) hash_tensor(h, *m.magnitude);

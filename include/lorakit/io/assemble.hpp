@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: MIT
+// SPDX-FileCopyrightText: 2026 The lorakit authors
+// The format-neutral step every loader feeds: pair a file's tensors into modules, check shapes,
+// ranks, dtypes and finiteness, convert or keep the stored dtype, build the Adapter.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "lorakit/core/dtype.hpp"
+#include "lorakit/detail/tensor_store.hpp"
+#include "lorakit/error.hpp"
+#include "lorakit/io/dtype.hpp"
+#include "lorakit/io/safetensors.hpp"
+#include "lorakit/runtime/adapter.hpp"
+
+namespace lorakit::io {
+
+/// What layout the host's base weights are in, for adapters whose rows depend on it: llama.cpp's
+/// converter reorders the rows of Q and K for its rotary kernel (GGUF, llama family).
+enum class BaseLayout : unsigned char {
+  unspecified,  ///< not said: such modules load, and attaching them is an error that says so
+  hf,           ///< Hugging Face layout: rows are put back in HF order (needs the head counts)
+  llama_cpp,    ///< llama.cpp's GGUF layout: rows are kept as the GGUF file stores them
+};
+
+/// Options for loading an adapter from a file.
+struct LoadOptions {
+  std::string name;            ///< the adapter's name; empty: the directory's (file's) name
+  bool convert_to_f32 = true;  ///< false: keep F16/BF16 tensors as stored
+  bool check_finite = true;    ///< report NaN / infinite weights as Errc::non_finite
+  ReadLimits limits;           ///< bounds on what the file may ask for
+  BaseLayout base_layout = BaseLayout::unspecified;  ///< see BaseLayout
+  int n_head = 0;     ///< attention heads of the base (BaseLayout::hf on a GGUF llama adapter)
+  int n_head_kv = 0;  ///< key/value heads; 0: the same as n_head
+};
+
+/// How a tensor's stored elements are encoded.
+enum class Encoding : unsigned char {
+  plain,  ///< `dtype` elements, row-major
+  q8_0,   ///< ggml's Q8_0 blocks of 32 along each row (f16 scale, 32 x int8), dequantised
+};
+
+/// A 2-D tensor as a reader found it: its name in the file, element type and row-major shape.
+struct StoredTensor {
+  std::string name;
+  DType dtype = DType::f32;
+  Encoding encoding = Encoding::plain;
+  Index rows = 0;
+  Index cols = 0;
+  Shape shape;  ///< the shape as the file states it (reported in errors)
+  std::span<const std::byte> bytes;
+  int dims = 2;  ///< dimensions the file gives it
+};
+
+/// A safetensors entry as a StoredTensor: 2-D tensors as (rows, cols), others as one row.
+[[nodiscard]] inline StoredTensor stored_tensor(const TensorEntry& t) {
+  StoredTensor s;
+  s.name = t.name;
+  s.dtype = t.dtype;
+  s.shape = t.shape;
+  s.bytes = t.bytes;
+  s.dims = static_cast<int>(t.shape.rank());
+  s.rows = t.shape.rank() >= 2 ? t.shape.dims[0] : 1;
+  s.cols = s.rows == 0 ? 0 : t.elements() / std::max<Index>(s.rows, 1);
+  return s;
+}
+
+/// The part of a module a tensor is.
+enum class Part : unsigned char { a, b, magnitude };
+
+/// How one module is to be built, as the format's rules decide from its name.
+struct ModuleSpec {
+  std::optional<Index> rank;  ///< the rank the config requires (none: the tensors decide)
+  std::string rank_source;    ///< where that rank comes from, for errors ("the config's r")
+  float alpha = 0.0f;
+  ModuleKind kind = ModuleKind::linear;
+  RowLayout rows = RowLayout::hf;
+  std::vector<Index> out_order;  ///< non-empty: output o of B is stored output out_order[o]
+};
+
+/// The names a format gives the parts, used in errors ("lora_A", "lora_b", ...).
+struct PartNames {
+  std::string_view a, b, magnitude;
+};
+
+/// Builds an Adapter from a file's tensors. Readers add each LoRA tensor under its module with
+/// whether it is stored transposed (A as (r, in) or B as (out, r)); build() pairs, checks and
+/// converts them, collects every problem, and throws them together or returns the Adapter.
+class AdapterBuilder {
+ public:
+  AdapterBuilder(std::string file, const LoadOptions& options, PartNames names)
+      : file_(std::move(file)), options_(options), names_(names) {}
+
+  /// Keeps `owner` (the mapped file) alive with the adapter.
+  void keep(std::shared_ptr<const void> owner) { store_.keep(std::move(owner)); }
+  [[nodiscard]] ProblemList& problems() noexcept { return problems_; }
+  [[nodiscard]] const std::string& file() const noexcept { return file_; }
+
+  /// Records a tensor of `module`. A transposed A is stored (r, in), a transposed B (out, r).
+  void add(const std::string& module, Part part, StoredTensor t, bool transposed) {
+    Found& f = found_[module];
+    Entry* slot = part == Part::a ? &f.a : part == Part::b ? &f.b : &f.magnitude;
+    if (slot->present) {
+      problems_.add(Errc::bad_format, ErrorContext{.file = file_, .tensor = t.name},
+                    "duplicates tensor '" + slot->tensor.name + "'");
+    }
+    *slot = Entry{true, std::move(t), transposed};
+  }
+
+  /// Records a full replacement tensor (a modules_to_save head, a trained bias).
+  void add_saved(std::string name, StoredTensor t) { saved_in_.emplace_back(std::move(name), t); }
+
+  /// Pairs, checks and converts every module; `spec(module)` gives its rank rule and alpha.
+  /// @throws lorakit::Error listing every problem found (and any `spec` throws).
+  template <class Spec>
+  std::shared_ptr<const Adapter> build(AdapterInfo info, Spec&& spec) {
+    std::map<std::string, AdapterModule> modules;
+    for (auto& [module, f] : found_) {
+      if (!f.a.present || !f.b.present) {
+        const StoredTensor& present =
+            f.a.present ? f.a.tensor : (f.b.present ? f.b.tensor : f.magnitude.tensor);
+        problems_.add(Errc::missing_tensor,
+                      ErrorContext{.file = file_, .tensor = present.name, .module = module},
+                      "has no " + std::string(f.a.present ? names_.b : names_.a) + " partner");
+        continue;
+      }
+      bool ok = true;
+      for (const Entry* e : {&f.a, &f.b}) {
+        if (e->tensor.dims != 2) {
+          problems_.add(Errc::shape_mismatch,
+                        ErrorContext{.file = file_,
+                                     .tensor = e->tensor.name,
+                                     .module = module,
+                                     .actual = e->tensor.shape},
+                        "a LoRA matrix must have 2 dimensions");
+          ok = false;
+        } else if (!check_values(e->tensor, module)) {
+          ok = false;
+        }
+      }
+      if (!ok) continue;
+      const Index rank_a = f.a.transposed ? f.a.tensor.rows : f.a.tensor.cols;
+      const Index rank_b = f.b.transposed ? f.b.tensor.cols : f.b.tensor.rows;
+      const ModuleSpec s = spec(module);
+      if (rank_b != rank_a) {
+        Shape expected = f.b.tensor.shape;
+        if (expected.rank() == 2) expected.dims[f.b.transposed ? 1 : 0] = rank_a;
+        problems_.add(
+            Errc::shape_mismatch,
+            ErrorContext{.file = file_,
+                         .tensor = f.b.tensor.name,
+                         .module = module,
+                         .slot = std::string(names_.b),
+                         .expected = expected,
+                         .actual = f.b.tensor.shape},
+            "rank of " + std::string(names_.b) + " disagrees with " + std::string(names_.a));
+        continue;
+      }
+      if (s.rank && *s.rank != rank_a) {
+        Shape expected = f.a.tensor.shape;
+        if (expected.rank() == 2) expected.dims[f.a.transposed ? 0 : 1] = *s.rank;
+        problems_.add(Errc::shape_mismatch,
+                      ErrorContext{.file = file_,
+                                   .tensor = f.a.tensor.name,
+                                   .module = module,
+                                   .slot = std::string(names_.a),
+                                   .expected = expected,
+                                   .actual = f.a.tensor.shape},
+                      "rank disagrees with " + s.rank_source);
+        continue;
+      }
+      const Index out = f.b.transposed ? f.b.tensor.rows : f.b.tensor.cols;
+      if (!s.out_order.empty() && static_cast<Index>(s.out_order.size()) != out) {
+        problems_.add(Errc::shape_mismatch,
+                      ErrorContext{.file = file_, .tensor = f.b.tensor.name, .module = module},
+                      "the row order has " + std::to_string(s.out_order.size()) + " entries for " +
+                          std::to_string(out) + " outputs");
+        continue;
+      }
+      AdapterModule m;
+      m.rank = rank_a;
+      m.alpha = s.alpha;
+      m.kind = s.kind;
+      m.rows = s.rows;
+      m.a = make(f.a.tensor, f.a.transposed);
+      m.b = make(f.b.tensor, f.b.transposed);
+      if (!s.out_order.empty()) m.b = reorder_columns(m.b, s.out_order);
+      if (f.magnitude.present) {
+        const StoredTensor& t = f.magnitude.tensor;
+        if (t.rows * t.cols != out || !is_float_dtype(t.dtype) || t.encoding != Encoding::plain) {
+          problems_.add(Errc::shape_mismatch,
+                        ErrorContext{.file = file_,
+                                     .tensor = t.name,
+                                     .module = module,
+                                     .slot = std::string(names_.magnitude),
+                                     .expected = Shape{out},
+                                     .actual = t.shape},
+                        "DoRA magnitude must be one float per output");
+          continue;
+        }
+        if (!check_values(t, module)) continue;
+        StoredTensor row = t;
+        row.rows = 1;
+        row.cols = out;
+        m.magnitude = make(row, false);
+        if (!s.out_order.empty()) m.magnitude = reorder_columns(*m.magnitude, s.out_order);
+      }
+      modules.emplace(module, std::move(m));
+    }
+
+    std::map<std::string, AdapterTensor> saved;
+    for (const auto& [name, t] : saved_in_) {
+      if (!is_float_dtype(t.dtype) || t.encoding != Encoding::plain) {
+        problems_.add(Errc::unsupported_dtype, ErrorContext{.file = file_, .tensor = t.name},
+                      std::string(to_string(t.dtype)) + " is not a float type");
+        continue;
+      }
+      AdapterTensor at = make(t, false);
+      at.shape = t.shape;
+      saved.emplace(name, at);
+    }
+    if (modules.empty() && problems_.empty()) {
+      problems_.add(Errc::missing_tensor, ErrorContext{.file = file_},
+                    "the file holds no LoRA tensors (" + std::string(names_.a) + " / " +
+                        std::string(names_.b) + ")");
+    }
+    problems_.throw_if_any();
+    return std::make_shared<const Adapter>(std::move(info), std::move(modules), std::move(saved),
+                                           store_.release());
+  }
+
+ private:
+  struct Entry {
+    bool present = false;
+    StoredTensor tensor;
+    bool transposed = false;
+  };
+  struct Found {
+    Entry a, b, magnitude;
+  };
+
+  // A float dtype (or Q8_0), and finite values when asked.
+  bool check_values(const StoredTensor& t, const std::string& module) {
+    if (t.encoding == Encoding::plain && !is_float_dtype(t.dtype)) {
+      problems_.add(Errc::unsupported_dtype,
+                    ErrorContext{.file = file_, .tensor = t.name, .module = module},
+                    std::string(to_string(t.dtype)) + " is not a float type (F32, F16, BF16, F64)");
+      return false;
+    }
+    if (options_.check_finite) {
+      const std::size_t bad = t.encoding == Encoding::q8_0
+                                  ? count_non_finite_q8_0(t.bytes)
+                                  : detail::count_non_finite(t.dtype, t.bytes);
+      if (bad != 0) {
+        problems_.add(Errc::non_finite,
+                      ErrorContext{.file = file_, .tensor = t.name, .module = module},
+                      std::to_string(bad) + " of " + std::to_string(t.rows * t.cols) +
+                          " values are NaN or infinite (LoadOptions::check_finite = false loads "
+                          "them anyway)");
+      }
+    }
+    return true;
+  }
+
+  AdapterTensor make(const StoredTensor& t, bool transpose) {
+    if (t.encoding == Encoding::q8_0) {
+      std::vector<float> values(static_cast<std::size_t>(t.rows * t.cols));
+      decode_q8_0(t.bytes.data(), values.size(), values.data());
+      return store_.make(DType::f32, t.rows, t.cols, std::as_bytes(std::span<const float>(values)),
+                         transpose, true, /*copy=*/true);
+    }
+    return store_.make(t.dtype, t.rows, t.cols, t.bytes, transpose, options_.convert_to_f32);
+  }
+
+  // dst[:, o] = src[:, order[o]] for a (rows, cols) tensor.
+  AdapterTensor reorder_columns(const AdapterTensor& src, const std::vector<Index>& order) {
+    const auto size = static_cast<std::size_t>(size_of(src.dtype));
+    const Index rows = src.rows();
+    const Index cols = src.cols();
+    std::vector<std::byte> out(src.bytes.size());
+    for (Index r = 0; r < rows; ++r) {
+      for (Index o = 0; o < cols; ++o) {
+        std::memcpy(
+            out.data() + static_cast<std::size_t>(r * cols + o) * size,
+            src.bytes.data() +
+                static_cast<std::size_t>(r * cols + order[static_cast<std::size_t>(o)]) * size,
+            size);
+      }
+    }
+    AdapterTensor t = store_.make(src.dtype, rows, cols, out, false, false, /*copy=*/true);
+    t.shape = src.shape;
+    return t;
+  }
+
+  std::string file_;
+  const LoadOptions& options_;
+  PartNames names_;
+  detail::TensorStore store_;
+  ProblemList problems_;
+  std::map<std::string, Found> found_;
+  std::vector<std::pair<std::string, StoredTensor>> saved_in_;
+};
+
+}  // namespace lorakit::io
