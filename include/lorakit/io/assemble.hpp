@@ -313,4 +313,19 @@ class AdapterBuilder {
   std::vector<std::pair<std::string, StoredTensor>> saved_in_;
 };
 
+/// Refuses, for a writer of `format` at `file`, an adapter whose rows are in llama.cpp's rotary
+/// order: other formats store Hugging Face order.
+/// @throws lorakit::Error (Errc::unsupported) naming the first such module
+inline void require_hf_rows(const Adapter& adapter, const std::string& file,
+                            std::string_view format) {
+  for (const auto& [module, m] : adapter.modules()) {
+    if (m.rows != RowLayout::hf) {
+      throw Error(Errc::unsupported, ErrorContext{.file = file, .module = module},
+                  "lora_b rows are in llama.cpp's rotary order, which " + std::string(format) +
+                      " does not store: load the GGUF adapter with BaseLayout::hf and the head "
+                      "counts first");
+    }
+  }
+}
+
 }  // namespace lorakit::io

@@ -11,6 +11,7 @@
 
 #include "lorakit/detail/json_config.hpp"
 #include "lorakit/error.hpp"
+#include "lorakit/io/gguf_adapter.hpp"
 #include "lorakit/io/mlx.hpp"
 #include "lorakit/io/peft.hpp"
 #include "lorakit/runtime/adapter.hpp"
@@ -50,8 +51,7 @@ inline AdapterFormat detect_format(const std::filesystem::path& path) {
 }
 
 /// Loads the adapter at `path` in whatever format it is in.
-/// @throws lorakit::Error as the format's loader does; Errc::unsupported for GGUF files
-///   (recognised, not loaded by this version).
+/// @throws lorakit::Error as the format's loader does.
 inline std::shared_ptr<const Adapter> load_adapter(const std::filesystem::path& path,
                                                    const LoadOptions& options = {}) {
   switch (detect_format(path)) {
@@ -59,9 +59,7 @@ inline std::shared_ptr<const Adapter> load_adapter(const std::filesystem::path& 
       return load_peft(std::filesystem::is_directory(path) ? path : path.parent_path(), options);
     case AdapterFormat::mlx:
       return load_mlx(std::filesystem::is_directory(path) ? path : path.parent_path(), options);
-    case AdapterFormat::gguf:
-      throw Error(Errc::unsupported, ErrorContext{.file = path.string()},
-                  "GGUF adapters are recognised but not loaded by this version of lorakit");
+    case AdapterFormat::gguf: return load_gguf(path, options);
     case AdapterFormat::memory: break;
   }
   throw Error(Errc::bad_format, ErrorContext{.file = path.string()}, "not a recognised adapter");

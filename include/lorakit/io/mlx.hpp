@@ -118,14 +118,22 @@ inline std::shared_ptr<const Adapter> load_mlx(std::string_view config_json,
       dir, [&] { return SafetensorsFile::parse(tensors, options.limits); }, options);
 }
 
+/// Options of save_mlx.
+struct MlxSaveOptions {
+  /// mlx-lm has one scale per adapter: when modules' multipliers differ, true folds each
+  /// module's ratio to the first module's multiplier into its lora_b (written as F32, listed
+  /// under lorakit_folded_modules in the config); false refuses such an adapter.
+  bool fold_scales = false;
+};
+
 /// Writes `adapter` as an mlx-lm adapter directory: <module>.lora_a [in, r] and .lora_b
 /// [r, out] (and .m for DoRA) plus a config whose lora_parameters.scale is the multiplier.
-/// mlx-lm has one scale and one rank per adapter: when modules' multipliers differ, each
-/// module's ratio to the first module's multiplier is folded into its lora_b (written as F32);
-/// modules of a different rank are refused (Errc::unsupported). modules_to_save tensors have
-/// no mlx-lm form and are refused too.
+/// Modules of a different rank and modules_to_save tensors have no mlx-lm form and are refused,
+/// as are differing multipliers unless options.fold_scales.
 /// @throws lorakit::Error (Errc::io, Errc::unsupported)
-inline void save_mlx(const Adapter& adapter, const std::filesystem::path& dir) {
+inline void save_mlx(const Adapter& adapter, const std::filesystem::path& dir,
+                     const MlxSaveOptions& options = {}) {
+  require_hf_rows(adapter, dir.string(), "mlx-lm");
   if (adapter.modules().empty()) {
     throw Error(Errc::unsupported, ErrorContext{.file = dir.string()}, "adapter has no modules");
   }
@@ -141,6 +149,7 @@ inline void save_mlx(const Adapter& adapter, const std::filesystem::path& dir) {
   std::vector<TensorToWrite> tensors;
   std::set<std::string> keys;
   std::set<int> layers;
+  std::vector<std::string> folded;
   for (const auto& [module, m] : adapter.modules()) {
     if (m.rank != first.rank) {
       throw Error(Errc::unsupported, ErrorContext{.file = dir.string(), .module = module},
@@ -153,6 +162,13 @@ inline void save_mlx(const Adapter& adapter, const std::filesystem::path& dir) {
     };
     tensors.push_back({module + ".lora_a", m.a.dtype, m.a.shape, copy(m.a)});
     const float ratio = adapter.scale(m) / scale;
+    if (ratio != 1.0f && !options.fold_scales) {
+      throw Error(Errc::unsupported, ErrorContext{.file = dir.string(), .module = module},
+                  "mlx-lm adapters have one scale; this module's multiplier is " +
+                      std::to_string(adapter.scale(m)) + ", the first " + std::to_string(scale) +
+                      " (MlxSaveOptions::fold_scales = true folds the ratio into lora_b)");
+    }
+    if (ratio != 1.0f) folded.push_back(module);
     if (ratio == 1.0f) {
       tensors.push_back({module + ".lora_b", m.b.dtype, m.b.shape, copy(m.b)});
     } else {
@@ -197,6 +213,7 @@ inline void save_mlx(const Adapter& adapter, const std::filesystem::path& dir) {
                           {"dropout", 0.0},
                           {"keys", std::vector<std::string>(keys.begin(), keys.end())}};
   if (!adapter.info().base_model.empty()) c["model"] = adapter.info().base_model;
+  if (!folded.empty()) c["lorakit_folded_modules"] = folded;
   const std::filesystem::path config_path = dir / "adapter_config.json";
   std::ofstream out(config_path, std::ios::trunc);
   out << c.dump(2) << '\n';

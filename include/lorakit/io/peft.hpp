@@ -394,6 +394,7 @@ inline std::string exact_pattern(const std::string& module) {
 /// @throws lorakit::Error (Errc::io) when the directory or a file cannot be written.
 inline void save_peft(const Adapter& adapter, const std::filesystem::path& dir) {
   using namespace detail_peft;
+  require_hf_rows(adapter, dir.string(), "PEFT");
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec)

@@ -289,6 +289,15 @@ class Model {
                      "adapter '" + name + "': embedding modules are not applied by Model");
         continue;
       }
+      if (module.rows == RowLayout::unresolved) {
+        problems.add(Errc::bad_config, where,
+                     "adapter '" + name +
+                         "': lora_b rows are in llama.cpp's rotary order (a GGUF adapter of the "
+                         "llama family); load it with LoadOptions::base_layout = BaseLayout::hf "
+                         "and n_head / n_head_kv for a Hugging Face base, or BaseLayout::llama_cpp "
+                         "for a base in llama.cpp's layout");
+        continue;
+      }
       const std::optional<ConstMatrixView> a = as_f32(module.a, *data);
       const std::optional<ConstMatrixView> b = as_f32(module.b, *data);
       if (!a || !b) {
