@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "adapter_fixture.hpp"
 #include "files.hpp"
 #include "lorakit/base/function_linear.hpp"
 #include "lorakit/io/gguf_adapter.hpp"
@@ -301,4 +302,291 @@ TEST_CASE("GGUF: PEFT -> GGUF -> PEFT and mlx-lm <-> GGUF keep every module and 
     REQUIRE(g != nullptr);
     CHECK(mlx_back->scale(*g) == mlx->scale(m));
   }
+}
+
+namespace {
+
+using lorakit::test::make_adapter;
+
+// A llama adapter of q, k and v in two blocks: width 32, 4 heads (head dim 8), 2 KV heads.
+std::shared_ptr<const Adapter> small_llama(std::uint64_t seed = 7) {
+  std::vector<lorakit::test::ModuleSpec> specs;
+  for (int b = 0; b < 2; ++b) {
+    const std::string p = "model.layers." + std::to_string(b) + ".self_attn.";
+    specs.push_back({p + "q_proj", 32, 32, 4});
+    specs.push_back({p + "k_proj", 32, 16, 4});
+    specs.push_back({p + "v_proj", 32, 16, 4});
+  }
+  lorakit::AdapterInfo info;
+  info.architecture = "llama";
+  return make_adapter("small", specs, seed, info);
+}
+
+io::GgufSaveOptions llama_options() {
+  io::GgufSaveOptions o;
+  o.n_head = 4;
+  o.n_head_kv = 2;
+  return o;
+}
+
+std::shared_ptr<const Adapter> load_bytes(std::vector<std::byte> bytes,
+                                          const io::LoadOptions& options = {}) {
+  return io::load_gguf(io::FileBytes::from_buffer(std::move(bytes), "memory.gguf"), options);
+}
+
+void check_equal(const AdapterTensor& want, const AdapterTensor& got, const std::string& what) {
+  INFO(what);
+  REQUIRE(got.shape == want.shape);
+  REQUIRE(got.dtype == want.dtype);
+  CHECK(std::memcmp(got.bytes.data(), want.bytes.data(), want.bytes.size()) == 0);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "GGUF: the name tables of llama, qwen, gemma and phi3; other architectures keep "
+    "llama.cpp's names",
+    "[io][gguf]") {
+  const io::GgufNameMap* llama = io::builtin_gguf_names("llama");
+  REQUIRE(llama != nullptr);
+  CHECK(llama->rope_permuted);
+  CHECK(llama->to_hf("blk.12.attn_output") == "model.layers.12.self_attn.o_proj");
+  CHECK(llama->to_hf("blk.0.ffn_gate") == "model.layers.0.mlp.gate_proj");
+  CHECK(llama->to_hf("token_embd") == "model.embed_tokens");
+  CHECK(llama->to_hf("output") == "lm_head");
+  CHECK(llama->to_gguf("model.layers.3.mlp.down_proj") == "blk.3.ffn_down");
+  CHECK(llama->to_hf("blk.x.attn_q") == std::nullopt);
+  CHECK(llama->to_hf("blk.1.ssm_out") == std::nullopt);
+  for (const char* arch : {"qwen2", "qwen3", "gemma", "gemma2", "gemma3"}) {
+    INFO(arch);
+    const io::GgufNameMap* m = io::builtin_gguf_names(arch);
+    REQUIRE(m != nullptr);
+    CHECK_FALSE(m->rope_permuted);
+    CHECK(m->to_hf("blk.5.attn_k") == "model.layers.5.self_attn.k_proj");
+    CHECK(m->to_gguf("model.layers.5.mlp.up_proj") == "blk.5.ffn_up");
+  }
+  const io::GgufNameMap* phi3 = io::builtin_gguf_names("phi3");
+  REQUIRE(phi3 != nullptr);
+  CHECK(phi3->to_hf("blk.2.attn_qkv") == "model.layers.2.self_attn.qkv_proj");
+  CHECK(phi3->to_hf("blk.2.ffn_up") == "model.layers.2.mlp.gate_up_proj");
+  CHECK(phi3->to_hf("blk.2.attn_q") == std::nullopt);  // phi3 fuses q, k and v
+  CHECK(io::builtin_gguf_names("mamba") == nullptr);
+
+  // An architecture without a table: llama.cpp's names, without ".weight".
+  lorakit::AdapterInfo info;
+  info.architecture = "mamba";
+  const auto a = make_adapter("m", {{"blk.0.ssm_in", 16, 16, 2}}, 3, info);
+  const auto back = load_bytes(io::serialize_gguf_adapter(*a));
+  REQUIRE(back->find("blk.0.ssm_in") != nullptr);
+  CHECK(back->info().architecture == "mamba");
+
+  // A host's own table.
+  io::GgufNameMap mine;
+  mine.hf_block_prefix = "backbone.layers.";
+  mine.block = {{"ssm_in", "mixer.in_proj"}};
+  io::GgufLoadOptions with_names;
+  with_names.names = &mine;
+  const auto named = io::load_gguf(
+      io::FileBytes::from_buffer(io::serialize_gguf_adapter(*a), "memory.gguf"), {}, with_names);
+  CHECK(named->find("backbone.layers.0.mixer.in_proj") != nullptr);
+}
+
+TEST_CASE("GGUF: llama.cpp's Q/K row order and its inverse", "[io][gguf]") {
+  // The README's example: with head dim 64, GGUF rows 0..5 are HF rows 0, 32, 1, 33, 2, 34.
+  const auto p = io::rope_gguf_order(128, 2);
+  REQUIRE(p);
+  CHECK(std::vector<Index>(p->begin(), p->begin() + 6) == std::vector<Index>{0, 32, 1, 33, 2, 34});
+  CHECK((*p)[64] == 64);
+  CHECK((*p)[65] == 96);
+  const auto q = io::rope_hf_order(128, 2);
+  REQUIRE(q);
+  for (std::size_t g = 0; g < p->size(); ++g) {
+    CHECK((*q)[static_cast<std::size_t>((*p)[g])] == static_cast<Index>(g));
+  }
+  CHECK_FALSE(io::rope_gguf_order(30, 4));  // 30 rows do not split into 4 heads
+  CHECK_FALSE(io::rope_gguf_order(12, 4));  // odd head dim 3
+  CHECK_FALSE(io::rope_gguf_order(8, 0));
+}
+
+TEST_CASE("GGUF: a llama adapter round-trips through save_gguf, Q/K permuted by their own heads",
+          "[io][gguf]") {
+  const auto a = small_llama();
+  const std::vector<std::byte> bytes = io::serialize_gguf_adapter(*a, llama_options());
+
+  io::LoadOptions hf;
+  hf.base_layout = io::BaseLayout::hf;
+  hf.n_head = 4;
+  hf.n_head_kv = 2;
+  const auto back = load_bytes(bytes, hf);
+  CHECK(back->content_hash() == a->content_hash());
+  for (const auto& [name, m] : a->modules()) {
+    const AdapterModule* g = back->find(name);
+    REQUIRE(g != nullptr);
+    check_equal(m.a, g->a, name + " A");
+    check_equal(m.b, g->b, name + " B");
+    CHECK(back->scale(*g) == a->scale(m));
+  }
+
+  // As stored: q's outputs reordered with 4 heads of 8, k's with 2 heads of 8, v's untouched.
+  io::LoadOptions keep;
+  keep.base_layout = io::BaseLayout::llama_cpp;
+  const auto stored = load_bytes(bytes, keep);
+  for (const auto& [name, m] : a->modules()) {
+    const AdapterModule* g = stored->find(name);
+    REQUIRE(g != nullptr);
+    const bool is_v = name.ends_with("v_proj");
+    CHECK(g->rows == (is_v ? RowLayout::hf : RowLayout::llama_cpp));
+    const Index heads = name.ends_with("q_proj") ? 4 : 2;
+    const auto order = io::rope_gguf_order(m.out_features(), heads);
+    REQUIRE(order);
+    const auto want = m.b.view();
+    const auto got = g->b.view();
+    for (Index r = 0; r < m.rank; ++r) {
+      for (Index o = 0; o < m.out_features(); ++o) {
+        const Index from = is_v ? o : (*order)[static_cast<std::size_t>(o)];
+        INFO(name << " B(" << r << ", " << o << ")");
+        REQUIRE(got(r, o) == want(r, from));
+      }
+    }
+  }
+  // Written again from llama.cpp's order, the bytes are the same.
+  io::GgufSaveOptions same = llama_options();
+  same.name = "small";  // general.name: the source adapter's name
+  const bool identical = io::serialize_gguf_adapter(*stored, same) == bytes;
+  CHECK(identical);
+
+  // Without head counts, a llama adapter's Q/K cannot be ordered for llama.cpp.
+  try {
+    (void)io::serialize_gguf_adapter(*a);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.code() == Errc::bad_config);
+    CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains("n_head"));
+  }
+}
+
+TEST_CASE(
+    "GGUF: one alpha per file; other multipliers are refused, or folded into lora_b on "
+    "request",
+    "[io][gguf]") {
+  // Ranks 4 and 8 with alpha = 2 r each (PEFT's rank_pattern / alpha_pattern): multipliers 2
+  // and 2, but one file alpha gives alpha / 4 and alpha / 8.
+  lorakit::AdapterInfo info;
+  info.architecture = "qwen2";
+  const auto a = make_adapter("mixed",
+                              {{"model.layers.0.self_attn.q_proj", 16, 16, 4},
+                               {"model.layers.0.self_attn.v_proj", 16, 8, 8}},
+                              11, info);
+  try {
+    (void)io::serialize_gguf_adapter(*a);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.code() == Errc::unsupported);
+    CHECK(e.context().module == "model.layers.0.self_attn.v_proj");
+    CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains("fold_scales"));
+  }
+  io::GgufSaveOptions fold;
+  fold.fold_scales = true;
+  const std::vector<std::byte> bytes = io::serialize_gguf_adapter(*a, fold);
+  const auto file = io::GgufFile::parse(io::FileBytes::from_buffer(bytes, "folded.gguf"));
+  const io::GgufValue* folded = file.find("lorakit.folded_modules");
+  REQUIRE(folded != nullptr);
+  REQUIRE(folded->items.size() == 1);
+  CHECK(folded->items[0].text == "model.layers.0.self_attn.v_proj");
+  const auto back = load_bytes(bytes);
+  for (const auto& [name, m] : a->modules()) {
+    const AdapterModule* g = back->find(name);
+    REQUIRE(g != nullptr);
+    // The effective B (multiplier x B) is preserved to one rounding of each element.
+    const auto want = m.b.view();
+    const auto got = g->b.view();
+    const float sw = a->scale(m);
+    const float sg = back->scale(*g);
+    for (Index r = 0; r < m.rank; ++r) {
+      for (Index o = 0; o < m.out_features(); ++o) {
+        const float x = sw * want(r, o);
+        const float y = sg * got(r, o);
+        INFO(name << " (" << r << ", " << o << "): expected " << x << ", got " << y);
+        REQUIRE(std::fabs(x - y) <= 2.0f * std::fabs(x) * 0x1p-23f);
+      }
+    }
+  }
+  // mlx-lm's single scale: the same choice.
+  lorakit::test::TempDir dir;
+  CHECK_THROWS_AS(io::save_mlx(*back, dir / "refused"), Error);
+}
+
+TEST_CASE("GGUF: alpha 0 or missing means the user's scale alone; aLoRA tokens, norm extras",
+          "[io][gguf]") {
+  std::vector<float> a(2 * 32, 0.5f);   // lora_a ne [32, 2]
+  std::vector<float> b(16 * 2, 0.25f);  // lora_b ne [2, 16]
+  const auto ab = std::as_bytes(std::span<const float>(a));
+  const auto bb = std::as_bytes(std::span<const float>(b));
+  const std::vector<std::uint32_t> tokens{17, 23};
+  auto file = [&](std::optional<float> alpha, std::vector<io::GgufTensorToWrite> extra = {}) {
+    std::vector<io::GgufKeyValue> kv{{"general.architecture", io::GgufValue::of_string("llama")},
+                                     {"general.type", io::GgufValue::of_string("adapter")},
+                                     {"adapter.type", io::GgufValue::of_string("lora")}};
+    if (alpha) kv.push_back({"adapter.lora.alpha", io::GgufValue::of_f32(*alpha)});
+    kv.push_back(
+        {"adapter.alora.invocation_tokens",
+         io::GgufValue::of_array(io::GgufType::u32, std::span<const std::uint32_t>(tokens))});
+    std::vector<io::GgufTensorToWrite> t{
+        {"blk.0.attn_v.weight.lora_a", io::GgmlType::f32, {32, 2}, ab},
+        {"blk.0.attn_v.weight.lora_b", io::GgmlType::f32, {2, 16}, bb}};
+    for (auto& e : extra) t.push_back(e);
+    return io::serialize_gguf(kv, t);
+  };
+  for (const std::optional<float> alpha : {std::optional<float>{}, std::optional<float>{0.0f}}) {
+    const auto adapter = load_bytes(file(alpha));
+    const AdapterModule* v = adapter->find("model.layers.0.self_attn.v_proj");
+    REQUIRE(v != nullptr);
+    CHECK(adapter->scale(*v) == 1.0f);
+    CHECK(adapter->info().invocation_tokens == std::vector<std::int32_t>{17, 23});
+    // Written back, alpha stays 0 and the multiplier 1.
+    const auto again = load_bytes(io::serialize_gguf_adapter(*adapter));
+    CHECK(again->scale(*again->find("model.layers.0.self_attn.v_proj")) == 1.0f);
+    CHECK(again->info().invocation_tokens == std::vector<std::int32_t>{17, 23});
+  }
+  const auto scaled = load_bytes(file(6.0f));
+  CHECK(scaled->scale(*scaled->find("model.layers.0.self_attn.v_proj")) == 3.0f);  // 6 / 2
+
+  std::vector<float> norm(32, 1.0f);
+  const auto nb = std::as_bytes(std::span<const float>(norm));
+  const auto extras =
+      load_bytes(file(6.0f, {{"blk.0.attn_norm.weight", io::GgmlType::f32, {32}, nb}}));
+  CHECK(extras->info().ignored_tensors == std::vector<std::string>{"blk.0.attn_norm.weight"});
+  try {
+    (void)load_bytes(file(6.0f, {{"blk.0.attn_q.weight", io::GgmlType::f32, {32}, nb}}));
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.code() == Errc::unexpected_tensor);
+    CHECK(e.context().tensor == "blk.0.attn_q.weight");
+  }
+}
+
+TEST_CASE("GGUF: token_embd's lora_a is stored transposed, as llama.cpp expects", "[io][gguf]") {
+  // PEFT's embedding LoRA: A:(vocab, r), B:(r, dim) in lorakit's layout.
+  lorakit::AdapterInfo info;
+  info.architecture = "qwen2";
+  const auto plain = make_adapter("emb", {{"model.embed_tokens", 64, 16, 4}}, 5, info);
+  std::map<std::string, AdapterModule> modules = plain->modules();
+  modules.begin()->second.kind = lorakit::ModuleKind::embedding;
+  const auto emb = std::make_shared<const Adapter>(
+      plain->info(), modules, std::map<std::string, AdapterTensor>{}, plain->storage());
+  const std::vector<std::byte> bytes = io::serialize_gguf_adapter(*emb);
+  const auto file = io::GgufFile::parse(io::FileBytes::from_buffer(bytes, "emb.gguf"));
+  const io::GgufTensor* a = file.find_tensor("token_embd.weight.lora_a");
+  const io::GgufTensor* b = file.find_tensor("token_embd.weight.lora_b");
+  REQUIRE(a != nullptr);
+  REQUIRE(b != nullptr);
+  // llama.cpp's check for token_embd: a ne [r, n_vocab], b ne [r, n_embd].
+  CHECK(a->ne_str() == "ne [4, 64]");
+  CHECK(b->ne_str() == "ne [4, 16]");
+  const auto back = load_bytes(bytes);
+  const AdapterModule* m = back->find("model.embed_tokens");
+  REQUIRE(m != nullptr);
+  CHECK(m->kind == lorakit::ModuleKind::embedding);
+  check_equal(emb->modules().begin()->second.a, m->a, "A");
+  check_equal(emb->modules().begin()->second.b, m->b, "B");
 }
