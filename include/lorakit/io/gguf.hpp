@@ -648,8 +648,9 @@ class GgufFile {
     for (GgufTensor& t : tensors_) {
       const GgmlTypeTraits tt = traits(t.type);
       const auto rows = static_cast<std::uint64_t>(t.elements()) / tt.block;
-      // rows * bytes cannot overflow: count <= 2^63 and bytes / block <= 4.
-      const std::uint64_t size = rows * tt.bytes;
+      // rows x bytes may exceed 64 bits (2^62 F32 values): compare before multiplying.
+      const bool fits = rows <= data.size() / tt.bytes;
+      const std::uint64_t size = fits ? rows * tt.bytes : 0;
       auto bad = [&](std::string detail) {
         problems.add(Errc::bad_format, ErrorContext{.file = path(), .tensor = t.name},
                      std::move(detail));
@@ -657,8 +658,10 @@ class GgufFile {
       if (t.offset % alignment_ != 0) {
         bad("offset " + std::to_string(t.offset) + " is not a multiple of the alignment " +
             std::to_string(alignment_));
-      } else if (t.offset > data.size() || size > data.size() - t.offset) {
-        bad(std::string(tt.name) + " " + t.ne_str() + " needs " + std::to_string(size) +
+      } else if (!fits || t.offset > data.size() || size > data.size() - t.offset) {
+        bad(std::string(tt.name) + " " + t.ne_str() + " needs " +
+            (fits ? std::to_string(size)
+                  : std::to_string(rows) + " x " + std::to_string(tt.bytes)) +
             " bytes at offset " + std::to_string(t.offset) + ", past the end of the " +
             std::to_string(data.size()) + "-byte data section");
       } else {
