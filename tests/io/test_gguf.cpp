@@ -183,8 +183,8 @@ TEST_CASE("GGUF: Q/K rows without a base layout are refused at attach; llama.cpp
   CHECK(std::fabs(kb(0, 1) - (-0.0004107005f)) < 1e-9f);
 
   // Attaching the unresolved modules is an error that says what to pass.
+  std::vector<std::unique_ptr<ShapeLayer>> layers;  // outlives the model that refers to it
   lorakit::Model model;
-  std::vector<std::unique_ptr<ShapeLayer>> layers;
   for (int l = 0; l < 30; ++l) {
     for (const char* m : {"q_proj", "v_proj"}) {
       const Index out = m[0] == 'q' ? 576 : 192;
