@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // SPDX-FileCopyrightText: 2026 The lorakit authors
 // Writes the fuzzers' seed corpus: valid adapters of several shapes, dtypes and options written
-// by lorakit's own writers (save_peft, save_mlx, serialize_safetensors), every malformed
+// by lorakit's own writers (save_peft, save_mlx, save_gguf, serialize_safetensors), every malformed
 // safetensors case of the table-driven tests, and target_modules regexes, one folder per fuzz
 // target.
 //
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "fuzz_input.hpp"
+#include "lorakit/io/gguf_adapter.hpp"
 #include "lorakit/io/mlx.hpp"
 #include "lorakit/io/peft.hpp"
 #include "lorakit/io/safetensors.hpp"
@@ -96,7 +97,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path out = argv[1];
-  for (const char* t : {"safetensors", "peft", "mlx", "load_adapter", "target_regex"}) {
+  for (const char* t : {"safetensors", "peft", "mlx", "load_adapter", "target_regex", "gguf"}) {
     fs::create_directories(out / t);
   }
   const fs::path scratch = out / "scratch";
@@ -138,6 +139,23 @@ int main(int argc, char** argv) {
          std::vector<std::uint8_t>(
              reinterpret_cast<const std::uint8_t*>(tensors.data()),
              reinterpret_cast<const std::uint8_t*>(tensors.data()) + tensors.size()));
+    if (!s.saved && !s.magnitude) {
+      // GGUF in every out type, and as a single file for load_adapter.
+      for (const io::GgufOutType type : {io::GgufOutType::f32, io::GgufOutType::f16,
+                                         io::GgufOutType::bf16, io::GgufOutType::q8_0}) {
+        io::GgufSaveOptions o;
+        o.architecture = s.blocks == 2 ? "qwen2" : "llama";
+        o.out_type = type;
+        o.n_head = 2;
+        o.n_head_kv = 2;
+        const std::vector<std::byte> g = io::serialize_gguf_adapter(*a, o);
+        const auto* p = reinterpret_cast<const std::uint8_t*>(g.data());
+        seed("gguf", std::vector<std::uint8_t>(p, p + g.size()));
+        std::vector<std::uint8_t> single{0};
+        single.insert(single.end(), p, p + g.size());
+        seed("load_adapter", single);
+      }
+    }
     if (s.dtype != DType::f64 && !s.saved) {
       fs::remove_all(scratch);
       io::save_mlx(*a, scratch);
@@ -160,6 +178,37 @@ int main(int argc, char** argv) {
     std::vector<std::uint8_t> single{0};
     single.insert(single.end(), p, p + c.bytes.size());
     seed("load_adapter", single);
+  }
+  // A GGUF container with every value type, nested arrays and a Q8_0 tensor.
+  {
+    const std::vector<std::uint32_t> u32s{1, 2, 3};
+    std::vector<io::GgufValue> strings{io::GgufValue::of_string("a"), io::GgufValue::of_string("")};
+    std::vector<io::GgufValue> nested{
+        io::GgufValue::of_array(io::GgufType::u32, std::span<const std::uint32_t>(u32s)),
+        io::GgufValue::of_items(io::GgufType::string, strings)};
+    std::vector<std::byte> q8(34, std::byte{1});
+    std::vector<float> f(2 * 32, 0.5f);
+    const std::vector<io::GgufKeyValue> kv{
+        {"general.architecture", io::GgufValue::of_string("llama")},
+        {"general.type", io::GgufValue::of_string("adapter")},
+        {"adapter.type", io::GgufValue::of_string("lora")},
+        {"adapter.lora.alpha", io::GgufValue::of_f32(4.0f)},
+        {"general.alignment", io::GgufValue::of_u32(64)},
+        {"x.u64", io::GgufValue::of_u64(7)},
+        {"x.i32", io::GgufValue::of_i32(-7)},
+        {"x.bool", io::GgufValue::of_bool(true)},
+        {"x.nested", io::GgufValue::of_items(io::GgufType::array, nested)},
+        {"adapter.alora.invocation_tokens",
+         io::GgufValue::of_array(io::GgufType::u32, std::span<const std::uint32_t>(u32s))}};
+    const std::vector<io::GgufTensorToWrite> tensors{
+        {"blk.0.attn_v.weight.lora_a", io::GgmlType::q8_0, {32, 1}, q8},
+        {"blk.0.attn_v.weight.lora_b",
+         io::GgmlType::f32,
+         {1, 64},
+         std::as_bytes(std::span<const float>(f))}};
+    const std::vector<std::byte> g = io::serialize_gguf(kv, tensors);
+    const auto* p = reinterpret_cast<const std::uint8_t*>(g.data());
+    seed("gguf", std::vector<std::uint8_t>(p, p + g.size()));
   }
   // A GGUF magic, for the single-file layout.
   seed("load_adapter", {0, 'G', 'G', 'U', 'F', 3, 0, 0, 0});

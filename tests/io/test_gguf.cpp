@@ -147,7 +147,7 @@ TEST_CASE("GGUF: llama.cpp's files load, each module equal to its PEFT source",
   }
 }
 
-TEST_CASE("GGUF: Q/K rows without a base layout are refused at attach; llama.cpp's are kept",
+TEST_CASE("GGUF: Q/K rows without a base layout are refused at attach, llama.cpp's are kept",
           "[io][gguf][fixtures]") {
   LORAKIT_REQUIRE_FIXTURES();
   const Source& s = kSources[0];
@@ -344,7 +344,7 @@ void check_equal(const AdapterTensor& want, const AdapterTensor& got, const std:
 }  // namespace
 
 TEST_CASE(
-    "GGUF: the name tables of llama, qwen, gemma and phi3; other architectures keep "
+    "GGUF: the name tables of llama, qwen, gemma and phi3, other architectures keep "
     "llama.cpp's names",
     "[io][gguf]") {
   const io::GgufNameMap* llama = io::builtin_gguf_names("llama");
@@ -466,7 +466,7 @@ TEST_CASE("GGUF: a llama adapter round-trips through save_gguf, Q/K permuted by 
 }
 
 TEST_CASE(
-    "GGUF: one alpha per file; other multipliers are refused, or folded into lora_b on "
+    "GGUF: one alpha per file, other multipliers are refused or folded into lora_b on "
     "request",
     "[io][gguf]") {
   // Ranks 4 and 8 with alpha = 2 r each (PEFT's rank_pattern / alpha_pattern): multipliers 2
@@ -516,7 +516,7 @@ TEST_CASE(
   CHECK_THROWS_AS(io::save_mlx(*back, dir / "refused"), Error);
 }
 
-TEST_CASE("GGUF: alpha 0 or missing means the user's scale alone; aLoRA tokens, norm extras",
+TEST_CASE("GGUF: alpha 0 or missing means the user's scale alone, aLoRA tokens, norm extras",
           "[io][gguf]") {
   std::vector<float> a(2 * 32, 0.5f);   // lora_a ne [32, 2]
   std::vector<float> b(16 * 2, 0.25f);  // lora_b ne [2, 16]

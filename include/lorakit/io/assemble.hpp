@@ -154,6 +154,16 @@ class AdapterBuilder {
       const Index rank_a = f.a.transposed ? f.a.tensor.rows : f.a.tensor.cols;
       const Index rank_b = f.b.transposed ? f.b.tensor.cols : f.b.tensor.rows;
       const ModuleSpec s = spec(module);
+      if (rank_a < 1) {
+        problems_.add(Errc::shape_mismatch,
+                      ErrorContext{.file = file_,
+                                   .tensor = f.a.tensor.name,
+                                   .module = module,
+                                   .slot = std::string(names_.a),
+                                   .actual = f.a.tensor.shape},
+                      "a rank of 0");
+        continue;
+      }
       if (rank_b != rank_a) {
         Shape expected = f.b.tensor.shape;
         if (expected.rank() == 2) expected.dims[f.b.transposed ? 1 : 0] = rank_a;
