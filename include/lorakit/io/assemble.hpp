@@ -153,7 +153,6 @@ class AdapterBuilder {
       if (!ok) continue;
       const Index rank_a = f.a.transposed ? f.a.tensor.rows : f.a.tensor.cols;
       const Index rank_b = f.b.transposed ? f.b.tensor.cols : f.b.tensor.rows;
-      const ModuleSpec s = spec(module);
       if (rank_a < 1) {
         problems_.add(Errc::shape_mismatch,
                       ErrorContext{.file = file_,
@@ -178,6 +177,8 @@ class AdapterBuilder {
             "rank of " + std::string(names_.b) + " disagrees with " + std::string(names_.a));
         continue;
       }
+      // Only now: the pair's elements lie in the file, so its sizes are bounded by the file.
+      const ModuleSpec s = spec(module);
       if (s.rank && *s.rank != rank_a) {
         Shape expected = f.a.tensor.shape;
         if (expected.rank() == 2) expected.dims[f.a.transposed ? 0 : 1] = *s.rank;
