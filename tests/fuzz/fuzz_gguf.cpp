@@ -3,12 +3,44 @@
 // libFuzzer target: the GGUF reader and the GGUF adapter load on arbitrary bytes. Every view the
 // reader returns must lie inside the file at an aligned offset of the data section; every
 // failure must be a lorakit::Error.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
 #include "fuzz_input.hpp"
 #include "lorakit/io/gguf_adapter.hpp"
+
+namespace {
+
+// A value's invariants: an array's element count matches what it holds, nesting stays within
+// the limit, every scalar is of a scalar type.
+void check_value(const lorakit::io::GgufValue& v, int depth,
+                 const lorakit::io::GgufLimits& limits) {
+  using lorakit::io::GgufType;
+  using lorakit::io::scalar_size;
+  lorakit::fuzz::require(depth <= limits.max_nesting);
+  if (v.type == GgufType::string) {
+    lorakit::fuzz::require(v.text.size() <= limits.max_string_bytes);
+  } else if (v.type == GgufType::array) {
+    lorakit::fuzz::require(v.count <= limits.max_array);
+    if (scalar_size(v.element) != 0) {
+      lorakit::fuzz::require(v.items.empty() &&
+                             v.scalars.size() == v.count * scalar_size(v.element));
+    } else {
+      lorakit::fuzz::require(v.element == GgufType::string || v.element == GgufType::array);
+      lorakit::fuzz::require(v.scalars.empty() && v.items.size() == v.count);
+      for (const lorakit::io::GgufValue& item : v.items) {
+        lorakit::fuzz::require(item.type == v.element);
+        check_value(item, depth + 1, limits);
+      }
+    }
+  } else {
+    lorakit::fuzz::require(scalar_size(v.type) != 0);
+  }
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace lorakit;
@@ -39,8 +71,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     fuzz::require(file.tensors().size() <= options.limits.max_tensors);
     fuzz::require(file.data_offset() % file.alignment() == 0 &&
                   file.data_offset() <= bytes->bytes().size());
+    for (const io::GgufKeyValue& kv : file.metadata()) {
+      fuzz::require(file.find(kv.key) == &kv.value);  // keys are unique
+      check_value(kv.value, 0, gguf.limits);
+    }
+    std::vector<const io::GgufTensor*> by_offset;
     for (const io::GgufTensor& t : file.tensors()) {
-      fuzz::require(t.n_dims >= 1 && t.n_dims <= 4);
+      fuzz::require(t.n_dims >= 1 && t.n_dims <= 4 && t.n_dims <= options.limits.max_rank);
+      fuzz::require(file.find_tensor(t.name) == &t);  // names are unique
+      if (!t.bytes.empty()) by_offset.push_back(&t);
       fuzz::require(t.offset % file.alignment() == 0);
       fuzz::require(t.bytes.empty() || (t.bytes.data() >= begin + file.data_offset() &&
                                         t.bytes.data() + t.bytes.size() <= end));
@@ -52,6 +91,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (std::byte b : t.bytes) sum += static_cast<unsigned>(b);
       volatile unsigned sink = sum;
       (void)sink;
+    }
+    // No two tensors share a byte.
+    std::sort(
+        by_offset.begin(), by_offset.end(),
+        [](const io::GgufTensor* a, const io::GgufTensor* b) { return a->offset < b->offset; });
+    for (std::size_t i = 1; i < by_offset.size(); ++i) {
+      fuzz::require(by_offset[i - 1]->bytes.data() + by_offset[i - 1]->bytes.size() <=
+                    by_offset[i]->bytes.data());
     }
   } catch (const Error&) {
   }

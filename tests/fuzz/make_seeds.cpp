@@ -2,8 +2,8 @@
 // SPDX-FileCopyrightText: 2026 The lorakit authors
 // Writes the fuzzers' seed corpus: valid adapters of several shapes, dtypes and options written
 // by lorakit's own writers (save_peft, save_mlx, save_gguf, serialize_safetensors), every malformed
-// safetensors case of the table-driven tests, and target_modules regexes, one folder per fuzz
-// target.
+// safetensors and GGUF case of the table-driven tests, and target_modules regexes, one folder per
+// fuzz target.
 //
 //   lorakit_fuzz_seeds <out-dir>
 #include <cstdint>
@@ -21,6 +21,7 @@
 #include "lorakit/io/mlx.hpp"
 #include "lorakit/io/peft.hpp"
 #include "lorakit/io/safetensors.hpp"
+#include "malformed_gguf.hpp"
 #include "malformed_safetensors.hpp"
 
 namespace fs = std::filesystem;
@@ -209,6 +210,18 @@ int main(int argc, char** argv) {
     const std::vector<std::byte> g = io::serialize_gguf(kv, tensors);
     const auto* p = reinterpret_cast<const std::uint8_t*>(g.data());
     seed("gguf", std::vector<std::uint8_t>(p, p + g.size()));
+  }
+  // Every malformed GGUF file of the hostile-file tests (those of a fuzzer's input size), for
+  // the reader and, as single files, for load_adapter.
+  for (const auto& table : {test::malformed_gguf(), test::malformed_gguf_adapters()}) {
+    for (const test::MalformedGgufCase& c : table) {
+      if (c.bytes.size() > 4096) continue;
+      const auto* p = reinterpret_cast<const std::uint8_t*>(c.bytes.data());
+      seed("gguf", std::vector<std::uint8_t>(p, p + c.bytes.size()));
+      std::vector<std::uint8_t> single{0};
+      single.insert(single.end(), p, p + c.bytes.size());
+      seed("load_adapter", single);
+    }
   }
   // A GGUF magic, for the single-file layout.
   seed("load_adapter", {0, 'G', 'G', 'U', 'F', 3, 0, 0, 0});

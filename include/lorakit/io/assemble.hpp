@@ -163,6 +163,19 @@ class AdapterBuilder {
                       "a rank of 0");
         continue;
       }
+      const Index in = f.a.transposed ? f.a.tensor.cols : f.a.tensor.rows;
+      const Index out_features = f.b.transposed ? f.b.tensor.rows : f.b.tensor.cols;
+      if (in < 1 || out_features < 1) {
+        const Entry& e = in < 1 ? f.a : f.b;
+        problems_.add(Errc::shape_mismatch,
+                      ErrorContext{.file = file_,
+                                   .tensor = e.tensor.name,
+                                   .module = module,
+                                   .slot = std::string(in < 1 ? names_.a : names_.b),
+                                   .actual = e.tensor.shape},
+                      in < 1 ? "no inputs" : "no outputs");
+        continue;
+      }
       if (rank_b != rank_a) {
         Shape expected = f.b.tensor.shape;
         if (expected.rank() == 2) expected.dims[f.b.transposed ? 1 : 0] = rank_a;

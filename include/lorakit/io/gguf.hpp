@@ -403,6 +403,14 @@ class GgufFile {
                   "needs " + std::to_string(need) + " bytes at offset " + std::to_string(pos) +
                       ", but the file ends at " + std::to_string(bytes.size()));
     }
+    // An array of n elements of (at least) `size` bytes each that the file cannot hold; said
+    // without multiplying, as n * size may exceed 64 bits (2^61 UINT64s).
+    [[noreturn]] void truncated_array(std::uint64_t n, std::uint64_t size, bool at_least) const {
+      throw Error(Errc::bad_format, file.where_context(where),
+                  "needs " + std::to_string(n) + " elements of " + (at_least ? "at least " : "") +
+                      std::to_string(size) + " bytes at offset " + std::to_string(pos) +
+                      ", but the file ends at " + std::to_string(bytes.size()));
+    }
     void need(std::uint64_t n) const {
       if (n > left()) truncated(n);
     }
@@ -483,7 +491,7 @@ class GgufFile {
     v.count = n;
     const std::size_t esize = scalar_size(element);
     if (esize != 0) {
-      if (n > c.left() / esize) c.truncated(n * esize);
+      if (n > c.left() / esize) c.truncated_array(n, esize, false);
       charge(c, budget, n * esize);
       const auto* first = c.bytes.data() + c.pos;
       v.scalars.assign(first, first + n * esize);
@@ -498,7 +506,7 @@ class GgufFile {
     }
     // Each element takes at least 8 (string) or 12 (array) bytes of the file.
     const std::uint64_t least = element == GgufType::string ? 8 : 12;
-    if (n > c.left() / least) c.truncated(n * least);
+    if (n > c.left() / least) c.truncated_array(n, least, true);
     charge(c, budget, n * sizeof(GgufValue));
     v.items.resize(static_cast<std::size_t>(n));
     for (GgufValue& item : v.items) read_value(c, element, item, depth + 1, limits, budget);
@@ -578,16 +586,20 @@ class GgufFile {
     std::unordered_set<std::string> names;
     tensors_.reserve(static_cast<std::size_t>(n_tensors));
     for (std::uint64_t i = 0; i < n_tensors; ++i) {
-      c.where = "tensor info " + std::to_string(i);
+      c.where = "info of tensor " + std::to_string(i);
       GgufTensor t;
       t.name = std::string(c.read_string(gguf_limits));
       c.where = "tensor " + t.name;
       t.n_dims = c.read<std::uint32_t>();
-      const std::size_t max_dims = std::min<std::size_t>(4, limits.max_rank);
-      if (t.n_dims < 1 || t.n_dims > max_dims) {
+      if (t.n_dims < 1 || t.n_dims > 4) {
         fail(Errc::bad_format,
-             "has " + std::to_string(t.n_dims) + " dimensions (GGUF allows 1 to " +
-                 std::to_string(max_dims) + ")",
+             "has " + std::to_string(t.n_dims) + " dimensions (GGUF allows 1 to 4)",
+             {.tensor = t.name});
+      }
+      if (t.n_dims > limits.max_rank) {
+        fail(Errc::limit_exceeded,
+             "has " + std::to_string(t.n_dims) + " dimensions, above the limit of " +
+                 std::to_string(limits.max_rank) + " (ReadLimits::max_rank)",
              {.tensor = t.name});
       }
       for (std::uint32_t d = 0; d < t.n_dims; ++d) {
@@ -631,7 +643,7 @@ class GgufFile {
       tensors_.push_back(std::move(t));
     }
 
-    c.where = "tensor data";
+    c.where = "data section";
     const std::uint64_t end_of_infos = c.pos;
     const std::uint64_t pad = (alignment_ - end_of_infos % alignment_) % alignment_;
     if (pad > file.size() - end_of_infos) {
