@@ -127,7 +127,7 @@ double minor_faults() {
 // kernel, so that the iteration allocates fresh memory, as a process's first load does. Without
 // it, what glibc keeps of earlier frees (its mmap and trim thresholds rise as large blocks are
 // freed) serves later allocations already touched, and a row's time depended on the rows run
-// before it: read() of the 58.7 MB f16 file took 4 ms after the f32 rows and 33 ms alone, and
+// before it: read() of the 58.8 MB f16 file took 4 ms after the f32 rows and 33 ms alone, and
 // load_gguf of the f32 file faulted 159 pages per iteration where read() faulted 28,680.
 void fresh_heap(benchmark::State& state) {
   state.PauseTiming();
