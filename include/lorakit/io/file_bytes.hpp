@@ -110,4 +110,15 @@ class FileBytes {
   std::string path_;
 };
 
+/// Writes `bytes` to `path`, replacing it.
+/// @throws lorakit::Error (Errc::io) naming the file when it cannot be written.
+inline void write_file(const std::filesystem::path& path, std::span<const std::byte> bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (out) {
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
+  }
+  if (!out) throw Error(Errc::io, ErrorContext{.file = path.string()}, "cannot write");
+}
+
 }  // namespace lorakit::io

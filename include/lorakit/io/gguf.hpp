@@ -824,11 +824,7 @@ struct Writer {
 inline void write_gguf(const std::filesystem::path& path, const std::vector<GgufKeyValue>& metadata,
                        const std::vector<GgufTensorToWrite>& tensors) {
   const std::vector<std::byte> bytes = serialize_gguf(metadata, tensors);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (out)
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw Error(Errc::io, ErrorContext{.file = path.string()}, "cannot write");
+  write_file(path, bytes);
 }
 
 }  // namespace lorakit::io

@@ -438,11 +438,7 @@ inline std::vector<float> values_of(const AdapterTensor& t, bool transpose) {
 inline void save_gguf(const Adapter& adapter, const std::filesystem::path& path,
                       const GgufSaveOptions& options = {}) {
   const std::vector<std::byte> bytes = serialize_gguf_adapter(adapter, options);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (out)
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw Error(Errc::io, ErrorContext{.file = path.string()}, "cannot write");
+  write_file(path, bytes);
 }
 
 }  // namespace lorakit::io

@@ -351,11 +351,7 @@ inline void write_safetensors(
     const std::filesystem::path& path, std::vector<TensorToWrite> tensors,
     const std::optional<std::map<std::string, std::string>>& metadata = std::nullopt) {
   const std::vector<std::byte> bytes = serialize_safetensors(std::move(tensors), metadata);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (out)
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw Error(Errc::io, ErrorContext{.file = path.string()}, "cannot write");
+  write_file(path, bytes);
 }
 
 }  // namespace lorakit::io
