@@ -11,6 +11,7 @@
 //   cmake --preset bench && cmake --build --preset bench && build/bench/bench/bench_io
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -129,9 +130,14 @@ double minor_faults() {
 // freed) serves later allocations already touched, and a row's time depended on the rows run
 // before it: read() of the 58.8 MB f16 file took 4 ms after the f32 rows and 33 ms alone, and
 // load_gguf of the f32 file faulted 159 pages per iteration where read() faulted 28,680.
+// malloc_trim alone did not always do it (read() of the q8_0 file faulted 38 pages after the
+// f16 rows), so the first call also fixes glibc's mmap threshold at 1 MiB, which stops it
+// rising: every block of 1 MiB or more is then mapped fresh and unmapped when freed.
 void fresh_heap(benchmark::State& state) {
   state.PauseTiming();
 #ifdef __GLIBC__
+  static const bool fixed_threshold = ::mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1;
+  benchmark::DoNotOptimize(fixed_threshold);
   ::malloc_trim(0);
 #endif
   state.ResumeTiming();
@@ -191,14 +197,31 @@ void BM_LoadMlx(benchmark::State& state, lorakit::DType dtype) {
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(size));
 }
 
-void BM_ReadRawGguf(benchmark::State& state, GgufOutType type) {
+// read(2) of the whole file into a fresh anonymous mapping, unmapped after each iteration, so
+// that every iteration faults its pages in whatever ran before: in 4 KiB pages as unadvised
+// memory gets, or (`huge`) advised for transparent huge pages as TensorStore's buffers are.
+void BM_ReadRawGguf(benchmark::State& state, GgufOutType type, bool huge) {
   const fs::path file = gguf_file(type);
   const auto size = static_cast<std::size_t>(fs::file_size(file));
   const double faults = minor_faults();
   for (auto _ : state) {
-    fresh_heap(state);
-    std::vector<std::byte> buffer = read_whole(file, size);
-    benchmark::DoNotOptimize(buffer.data());
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      state.SkipWithError("mmap failed");
+      break;
+    }
+    if (huge) ::madvise(p, size, MADV_HUGEPAGE);
+    auto* buffer = static_cast<std::byte*>(p);
+    const int fd = ::open(file.c_str(), O_RDONLY);
+    std::size_t done = 0;
+    while (done < size) {
+      const ssize_t got = ::read(fd, buffer + done, size - done);
+      if (got <= 0) break;
+      done += static_cast<std::size_t>(got);
+    }
+    ::close(fd);
+    benchmark::DoNotOptimize(buffer);
+    ::munmap(p, size);
   }
   count_faults(state, faults);
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(size));
@@ -267,7 +290,10 @@ BENCHMARK_CAPTURE(BM_ReadRaw, mlx_bf16, lorakit::DType::bf16, "mlx/adapters.safe
 BENCHMARK_CAPTURE(BM_LoadMlx, bf16, lorakit::DType::bf16)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(BM_ReadRawGguf, gguf_f32, GgufOutType::f32)
+BENCHMARK_CAPTURE(BM_ReadRawGguf, gguf_f32, GgufOutType::f32, false)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_ReadRawGguf, gguf_f32_huge_pages, GgufOutType::f32, true)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_FileBytesRead, gguf_f32, GgufOutType::f32)
@@ -279,7 +305,10 @@ BENCHMARK_CAPTURE(BM_LoadGguf, f32_llama_cpp, GgufOutType::f32, BaseLayout::llam
 BENCHMARK_CAPTURE(BM_LoadGguf, f32_hf, GgufOutType::f32, BaseLayout::hf, true)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(BM_ReadRawGguf, gguf_f16, GgufOutType::f16)
+BENCHMARK_CAPTURE(BM_ReadRawGguf, gguf_f16, GgufOutType::f16, false)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_ReadRawGguf, gguf_f16_huge_pages, GgufOutType::f16, true)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_FileBytesRead, gguf_f16, GgufOutType::f16)
@@ -291,7 +320,10 @@ BENCHMARK_CAPTURE(BM_LoadGguf, f16_llama_cpp, GgufOutType::f16, BaseLayout::llam
 BENCHMARK_CAPTURE(BM_LoadGguf, f16_kept_llama_cpp, GgufOutType::f16, BaseLayout::llama_cpp, false)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(BM_ReadRawGguf, gguf_q8_0, GgufOutType::q8_0)
+BENCHMARK_CAPTURE(BM_ReadRawGguf, gguf_q8_0, GgufOutType::q8_0, false)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_ReadRawGguf, gguf_q8_0_huge_pages, GgufOutType::q8_0, true)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_FileBytesRead, gguf_q8_0, GgufOutType::q8_0)

@@ -105,16 +105,18 @@ struct Float16 {
     return {static_cast<std::uint16_t>(sign | q)};
   }
 
+  /// Exact. Branch-free, so that loops over many values vectorise: normal numbers, infinities
+  /// and NaNs move the exponent and mantissa into place and rebias (by 112, or to 255 for
+  /// exponent 31); zeros and subnormals are m x 2^-24, computed from the integer m (a normal
+  /// float, so flush-to-zero modes do not touch it).
   [[nodiscard]] constexpr float to_float() const noexcept {
     const std::uint32_t sign = static_cast<std::uint32_t>(bits & 0x8000u) << 16;
-    const std::uint32_t e = (bits >> 10) & 0x1fu;
-    const std::uint32_t m = bits & 0x3ffu;
-    if (e == 0) {  // zero or subnormal: m * 2^-24, exact in float
-      const float mag = static_cast<float>(m) * 0x1p-24f;
-      return std::bit_cast<float>(sign | std::bit_cast<std::uint32_t>(mag));
-    }
-    if (e == 31) return std::bit_cast<float>(sign | 0x7f800000u | (m << 13));
-    return std::bit_cast<float>(sign | ((e + 112u) << 23) | (m << 13));
+    const std::uint32_t em = bits & 0x7fffu;
+    const std::uint32_t rebias = (112u << 23) << static_cast<std::uint32_t>(em >= 0x7c00u);
+    const std::uint32_t normal = (em << 13) + rebias;
+    const std::uint32_t small = std::bit_cast<std::uint32_t>(static_cast<float>(em) * 0x1p-24f);
+    const std::uint32_t is_small = 0u - static_cast<std::uint32_t>(em < 0x400u);
+    return std::bit_cast<float>(sign | (small & is_small) | (normal & ~is_small));
   }
   friend constexpr bool operator==(Float16, Float16) = default;
 };

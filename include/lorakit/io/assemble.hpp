@@ -126,7 +126,7 @@ class AdapterBuilder {
   /// @throws lorakit::Error listing every problem found (and any `spec` throws).
   template <class Spec>
   std::shared_ptr<const Adapter> build(AdapterInfo info, Spec&& spec) {
-    std::map<std::string, AdapterModule> modules;
+    std::vector<Planned> planned;
     for (auto& [module, f] : found_) {
       if (!f.a.present || !f.b.present) {
         const StoredTensor& present =
@@ -213,14 +213,6 @@ class AdapterBuilder {
                           std::to_string(out) + " outputs");
         continue;
       }
-      AdapterModule m;
-      m.rank = rank_a;
-      m.alpha = s.alpha;
-      m.kind = s.kind;
-      m.rows = s.rows;
-      m.a = make(f.a.tensor, f.a.transposed);
-      m.b = make(f.b.tensor, f.b.transposed);
-      if (!s.out_order.empty()) m.b = reorder_columns(m.b, s.out_order);
       if (f.magnitude.present) {
         const StoredTensor& t = f.magnitude.tensor;
         if (t.rows * t.cols != out || !is_float_dtype(t.dtype) || t.encoding != Encoding::plain) {
@@ -235,30 +227,55 @@ class AdapterBuilder {
           continue;
         }
         if (!check_values(t, module)) continue;
-        StoredTensor row = t;
-        row.rows = 1;
-        row.cols = out;
-        m.magnitude = make(row, false);
-        if (!s.out_order.empty()) m.magnitude = reorder_columns(*m.magnitude, s.out_order);
       }
-      modules.emplace(module, std::move(m));
+      planned.push_back(Planned{&module, &f, s, rank_a, out});
     }
-
-    std::map<std::string, AdapterTensor> saved;
-    for (const auto& [name, t] : saved_in_) {
+    std::vector<const std::pair<std::string, StoredTensor>*> saved_ok;
+    for (const auto& entry : saved_in_) {
+      const StoredTensor& t = entry.second;
       if (!is_float_dtype(t.dtype) || t.encoding != Encoding::plain) {
         problems_.add(Errc::unsupported_dtype, ErrorContext{.file = file_, .tensor = t.name},
                       std::string(to_string(t.dtype)) + " is not a float type");
         continue;
       }
-      AdapterTensor at = make(t, false);
-      at.shape = t.shape;
-      saved.emplace(name, at);
+      saved_ok.push_back(&entry);
     }
-    if (modules.empty() && problems_.empty()) {
+    if (planned.empty() && problems_.empty()) {
       problems_.add(Errc::missing_tensor, ErrorContext{.file = file_},
                     "the file holds no LoRA tensors (" + std::string(names_.a) + " / " +
                         std::string(names_.b) + ")");
+    }
+    problems_.throw_if_any();
+
+    // Every check passed: convert into one buffer sized up front.
+    std::size_t bytes = 0;
+    for (const Planned& p : planned) {
+      const bool reorder = !p.spec.out_order.empty();
+      bytes += footprint(p.found->a.tensor, p.found->a.transposed, false) +
+               footprint(p.found->b.tensor, p.found->b.transposed, reorder);
+      if (p.found->magnitude.present) bytes += footprint(magnitude_row(p), false, reorder);
+    }
+    for (const auto* entry : saved_ok) bytes += footprint(entry->second, false, false);
+    store_.reserve(bytes);
+
+    std::map<std::string, AdapterModule> modules;
+    for (const Planned& p : planned) {
+      const Found& f = *p.found;
+      AdapterModule m;
+      m.rank = p.rank;
+      m.alpha = p.spec.alpha;
+      m.kind = p.spec.kind;
+      m.rows = p.spec.rows;
+      m.a = make(f.a.tensor, f.a.transposed);
+      m.b = make(f.b.tensor, f.b.transposed, p.spec.out_order);
+      if (f.magnitude.present) m.magnitude = make(magnitude_row(p), false, p.spec.out_order);
+      modules.emplace(*p.module, std::move(m));
+    }
+    std::map<std::string, AdapterTensor> saved;
+    for (const auto* entry : saved_ok) {
+      AdapterTensor at = make(entry->second, false);
+      at.shape = entry->second.shape;
+      saved.emplace(entry->first, at);
     }
     problems_.throw_if_any();
     return std::make_shared<const Adapter>(std::move(info), std::move(modules), std::move(saved),
@@ -274,6 +291,22 @@ class AdapterBuilder {
   struct Found {
     Entry a, b, magnitude;
   };
+  // A module that passed every check, waiting for conversion.
+  struct Planned {
+    const std::string* module;
+    const Found* found;
+    ModuleSpec spec;
+    Index rank;
+    Index out;
+  };
+
+  // A DoRA magnitude as one row of `out` values.
+  static StoredTensor magnitude_row(const Planned& p) {
+    StoredTensor row = p.found->magnitude.tensor;
+    row.rows = 1;
+    row.cols = p.out;
+    return row;
+  }
 
   // A float dtype (or Q8_0), and finite values when asked.
   bool check_values(const StoredTensor& t, const std::string& module) {
@@ -298,34 +331,23 @@ class AdapterBuilder {
     return true;
   }
 
-  AdapterTensor make(const StoredTensor& t, bool transpose) {
-    if (t.encoding == Encoding::q8_0) {
-      std::vector<float> values(static_cast<std::size_t>(t.rows * t.cols));
-      decode_q8_0(t.bytes.data(), values.size(), values.data());
-      return store_.make(DType::f32, t.rows, t.cols, std::as_bytes(std::span<const float>(values)),
-                         transpose, true, /*copy=*/true);
-    }
-    return store_.make(t.dtype, t.rows, t.cols, t.bytes, transpose, options_.convert_to_f32);
+  [[nodiscard]] std::size_t footprint(const StoredTensor& t, bool transpose,
+                                      bool reorder) const noexcept {
+    if (t.encoding == Encoding::q8_0) return detail::TensorStore::footprint_f32(t.rows, t.cols);
+    return detail::TensorStore::footprint(t.dtype, t.rows, t.cols, t.bytes, transpose,
+                                          options_.convert_to_f32, false, reorder);
   }
 
-  // dst[:, o] = src[:, order[o]] for a (rows, cols) tensor.
-  AdapterTensor reorder_columns(const AdapterTensor& src, const std::vector<Index>& order) {
-    const auto size = static_cast<std::size_t>(size_of(src.dtype));
-    const Index rows = src.rows();
-    const Index cols = src.cols();
-    std::vector<std::byte> out(src.bytes.size());
-    for (Index r = 0; r < rows; ++r) {
-      for (Index o = 0; o < cols; ++o) {
-        std::memcpy(
-            out.data() + static_cast<std::size_t>(r * cols + o) * size,
-            src.bytes.data() +
-                static_cast<std::size_t>(r * cols + order[static_cast<std::size_t>(o)]) * size,
-            size);
-      }
+  // The tensor in lorakit's layout; `order` takes B's (or a magnitude's) columns in that order.
+  AdapterTensor make(const StoredTensor& t, bool transpose, std::span<const Index> order = {}) {
+    if (t.encoding == Encoding::q8_0) {
+      const auto count = static_cast<std::size_t>(t.rows * t.cols);
+      return store_.make_decoded(
+          t.rows, t.cols, [&](float* dst) { decode_q8_0(t.bytes.data(), count, dst); }, transpose,
+          order);
     }
-    AdapterTensor t = store_.make(src.dtype, rows, cols, out, false, false, /*copy=*/true);
-    t.shape = src.shape;
-    return t;
+    return store_.make(t.dtype, t.rows, t.cols, t.bytes, transpose, options_.convert_to_f32, false,
+                       order);
   }
 
   std::string file_;
