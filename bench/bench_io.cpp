@@ -150,26 +150,38 @@ void count_faults(benchmark::State& state, double start) {
 }
 
 // read(2) of the whole file into a freshly allocated buffer.
-std::vector<std::byte> read_whole(const fs::path& file, std::size_t size) {
-  std::vector<std::byte> buffer(size);
+// read(2) of the whole file into a fresh anonymous mapping, unmapped afterwards, so that every
+// call faults its pages in whatever ran before: in 4 KiB pages as unadvised memory gets, or
+// (`huge`) advised for transparent huge pages as TensorStore's buffers are.
+bool read_fresh(const fs::path& file, std::size_t size, bool huge) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  if (huge) ::madvise(p, size, MADV_HUGEPAGE);
+  auto* buffer = static_cast<std::byte*>(p);
   const int fd = ::open(file.c_str(), O_RDONLY);
   std::size_t done = 0;
-  while (done < size) {
-    const ssize_t got = ::read(fd, buffer.data() + done, size - done);
+  while (fd >= 0 && done < size) {
+    const ssize_t got = ::read(fd, buffer + done, size - done);
     if (got <= 0) break;
     done += static_cast<std::size_t>(got);
   }
-  ::close(fd);
-  return buffer;
+  if (fd >= 0) ::close(fd);
+  benchmark::DoNotOptimize(buffer);
+  ::munmap(p, size);
+  return done == size;
 }
 
 void BM_ReadRaw(benchmark::State& state, lorakit::DType dtype, const char* which) {
   const fs::path file = adapter_dir(dtype) / which;
   const auto size = static_cast<std::size_t>(fs::file_size(file));
+  const double faults = minor_faults();
   for (auto _ : state) {
-    std::vector<std::byte> buffer = read_whole(file, size);
-    benchmark::DoNotOptimize(buffer.data());
+    if (!read_fresh(file, size, false)) {
+      state.SkipWithError("read failed");
+      break;
+    }
   }
+  count_faults(state, faults);
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(size));
 }
 
@@ -178,10 +190,13 @@ void BM_LoadPeft(benchmark::State& state, lorakit::DType dtype, bool to_f32) {
   const auto size = static_cast<std::size_t>(fs::file_size(dir / "adapter_model.safetensors"));
   lorakit::io::LoadOptions options;
   options.convert_to_f32 = to_f32;
+  const double faults = minor_faults();
   for (auto _ : state) {
+    fresh_heap(state);
     auto adapter = lorakit::io::load_peft(dir, options);
     benchmark::DoNotOptimize(adapter.get());
   }
+  count_faults(state, faults);
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(size));
 }
 
@@ -190,38 +205,25 @@ void BM_LoadMlx(benchmark::State& state, lorakit::DType dtype) {
   const auto size = static_cast<std::size_t>(fs::file_size(dir / "adapters.safetensors"));
   lorakit::io::LoadOptions options;
   options.convert_to_f32 = false;
+  const double faults = minor_faults();
   for (auto _ : state) {
+    fresh_heap(state);
     auto adapter = lorakit::io::load_mlx(dir, options);
     benchmark::DoNotOptimize(adapter.get());
   }
+  count_faults(state, faults);
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(size));
 }
 
-// read(2) of the whole file into a fresh anonymous mapping, unmapped after each iteration, so
-// that every iteration faults its pages in whatever ran before: in 4 KiB pages as unadvised
-// memory gets, or (`huge`) advised for transparent huge pages as TensorStore's buffers are.
 void BM_ReadRawGguf(benchmark::State& state, GgufOutType type, bool huge) {
   const fs::path file = gguf_file(type);
   const auto size = static_cast<std::size_t>(fs::file_size(file));
   const double faults = minor_faults();
   for (auto _ : state) {
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-      state.SkipWithError("mmap failed");
+    if (!read_fresh(file, size, huge)) {
+      state.SkipWithError("read failed");
       break;
     }
-    if (huge) ::madvise(p, size, MADV_HUGEPAGE);
-    auto* buffer = static_cast<std::byte*>(p);
-    const int fd = ::open(file.c_str(), O_RDONLY);
-    std::size_t done = 0;
-    while (done < size) {
-      const ssize_t got = ::read(fd, buffer + done, size - done);
-      if (got <= 0) break;
-      done += static_cast<std::size_t>(got);
-    }
-    ::close(fd);
-    benchmark::DoNotOptimize(buffer);
-    ::munmap(p, size);
   }
   count_faults(state, faults);
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(size));
