@@ -160,6 +160,23 @@ class Adapter {
     return LoRA::Weights{m.a.view(), m.b.view()};
   }
 
+  /// The modules, and saved tensors, whose names `keep(std::string_view)` accepts, as a new
+  /// adapter that shares this one's storage: no tensor is copied, and the bytes stay alive while
+  /// either adapter does. Same info (name, source, scaling); its own content_hash. For pipeline
+  /// stages and sharded hosts: `adapter->subset(lorakit::in_layers(0, 16))`.
+  template <class Keep>
+  [[nodiscard]] std::shared_ptr<const Adapter> subset(Keep&& keep) const {
+    std::map<std::string, AdapterModule> modules;
+    for (const auto& [name, m] : modules_) {
+      if (keep(std::string_view(name))) modules.emplace(name, m);
+    }
+    std::map<std::string, AdapterTensor> saved;
+    for (const auto& [name, t] : saved_) {
+      if (keep(std::string_view(name))) saved.emplace(name, t);
+    }
+    return std::make_shared<const Adapter>(info_, std::move(modules), std::move(saved), storage_);
+  }
+
   /// Bytes of every tensor the adapter holds (modules and saved tensors).
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
     std::size_t n = 0;

@@ -42,6 +42,16 @@ struct AdapterStatus {
   std::size_t modules = 0;  ///< layers it is attached to
   std::size_t bytes = 0;    ///< adapter memory (tensors as loaded, plus any f32 copies)
   std::uint64_t content_hash = 0;
+  /// Modules left out because no registered layer takes them (AttachOptions::missing_layers =
+  /// MissingLayers::skip, or a NameMap that maps them to ""), in the adapter's order. A layer
+  /// registered later under one of their names gets its module then.
+  std::vector<std::string> skipped;
+};
+
+/// What Model::attach does with an adapter module no registered layer takes.
+enum class MissingLayers : unsigned char {
+  refuse,  ///< Errc::no_target for each: nothing is attached (wrong base model, missing rule)
+  skip,    ///< leave it out and list it (a partial, sharded or pipeline-stage model)
 };
 
 namespace detail {
@@ -172,6 +182,8 @@ class Model {
     /// Attach adapters that also replace full tensors (PEFT modules_to_save, trained biases):
     /// lorakit applies only the low-rank modules, so by default such adapters are refused.
     bool ignore_saved_tensors = false;
+    /// Modules with no registered layer: refused (default) or skipped and listed.
+    MissingLayers missing_layers = MissingLayers::refuse;
   };
 
   Model() = default;
@@ -184,6 +196,12 @@ class Model {
 
   /// Registers a layer under its module name and binds it to the model-wide switch.
   /// @throws lorakit::Error (Errc::bad_config) for an empty or already registered name.
+  /// A layer registered after adapters are attached gets, from each of them, the module that
+  /// maps to its name (checked as attach() checks it, at the adapter's scale and active state).
+  /// @throws lorakit::Error (Errc::bad_config) for an empty or already registered name, or when
+  ///   an adapter with a module for this layer is merged (unmerge it first); the layer's own
+  ///   problems with a module (shape, rank) as attach() reports them. The layer is then not
+  ///   registered and nothing is attached to it.
   template <class Base, class Kernel>
   void add(std::string name, LoRALinear<Base, LoRA, Kernel>& layer) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -191,13 +209,71 @@ class Model {
       throw Error(Errc::bad_config, ErrorContext{.module = name},
                   name.empty() ? "a layer needs a name" : "a layer is already registered here");
     }
-    if (!adapters_.empty()) {
-      throw Error(Errc::bad_config, ErrorContext{.module = name},
-                  "register every layer before attaching adapters");
-    }
     auto handle = std::make_unique<detail::ModelLayerOf<LoRALinear<Base, LoRA, Kernel>>>(layer);
+
+    // What the attached adapters have for this layer, checked before anything changes.
+    struct Late {
+      Entry* entry;
+      std::string adapter_name;
+      std::string module;
+      Placed placed;
+    };
+    std::vector<Late> late;
+    ProblemList problems;
+    std::vector<std::pair<detail::AttachedData*, std::size_t>> converted;  // to undo on refusal
+    for (auto& [adapter_name, e] : adapters_) {
+      converted.emplace_back(e.data.get(), e.data->converted.size());
+      for (const auto& [module_name, module] : e.adapter->modules()) {
+        if (options_.names(module_name) != name) continue;
+        const ErrorContext where{.file = e.adapter->info().source, .module = module_name};
+        if (!late.empty() && late.back().entry == &e) {
+          problems.add(Errc::bad_config, where,
+                       "adapter '" + adapter_name + "': modules '" + late.back().module +
+                           "' and '" + module_name + "' map to the same layer '" + name + "'");
+          continue;
+        }
+        if (e.merged) {
+          problems.add(Errc::bad_config, where,
+                       "adapter '" + adapter_name + "' is merged and has weights for layer '" +
+                           name + "'; unmerge it before registering the layer");
+          continue;
+        }
+        auto weights = place(adapter_name, module, *e.data, where, problems);
+        if (!weights) continue;
+        Placed p{handle.get(), *weights, e.adapter->params(module)};
+        ProblemList local;
+        p.layer->check(adapter_name, p.weights, p.params, e.scale, local);
+        for (Problem& q : local.items()) {
+          if (q.context.module.empty()) q.context.module = module_name;
+          if (q.context.file.empty()) q.context.file = e.adapter->info().source;
+        }
+        problems.append(std::move(local));
+        late.push_back(Late{&e, adapter_name, module_name, p});
+      }
+    }
+    if (!problems.empty()) {
+      for (auto& [data, size] : converted) data->converted.resize(size);
+      problems.throw_if_any();
+    }
+
+    for (Late& l : late) l.entry->placed.reserve(l.entry->placed.size() + 1);  // may throw
+    for (const Late& l : late) {
+      const Entry& e = *l.entry;
+      try {
+        handle->attach(l.adapter_name, l.placed.weights, l.placed.params, e.scale, e.data, e.id,
+                       e.active);
+      } catch (...) {
+        for (const Late& undo : late) handle->detach(undo.adapter_name);
+        throw;
+      }
+    }
     handle->bind_switch(&enabled_);
     layers_.emplace(std::move(name), std::move(handle));
+    for (const Late& l : late) {
+      l.entry->placed.push_back(l.placed);
+      std::erase(l.entry->skipped, l.module);
+      l.entry->bytes = bytes_of(*l.entry->adapter, *l.entry->data);
+    }
     num_layers_ = -1;
   }
 
@@ -266,10 +342,16 @@ class Model {
     auto data = std::make_shared<detail::AttachedData>();
     data->adapter = adapter;
     std::map<std::string, std::string, std::less<>> layer_of;  // registered layer -> module
+    std::vector<std::string> skipped;
     for (const auto& [module_name, module] : adapter->modules()) {
       const std::string layer_name = options_.names(module_name);
       const ErrorContext where{.file = info.source, .module = module_name};
       auto it = layer_name.empty() ? layers_.end() : layers_.find(layer_name);
+      if (it == layers_.end() &&
+          (layer_name.empty() || options.missing_layers == MissingLayers::skip)) {
+        skipped.push_back(module_name);
+        continue;
+      }
       if (it == layers_.end()) {
         ErrorContext c = where;
         c.hint = "maybe wrong base model, or a NameMap rule missing?";
@@ -284,28 +366,9 @@ class Model {
                          module_name + "' map to the same layer '" + layer_name + "'");
         continue;
       }
-      if (module.kind != ModuleKind::linear) {
-        problems.add(Errc::unsupported, where,
-                     "adapter '" + name + "': embedding modules are not applied by Model");
-        continue;
-      }
-      if (module.rows == RowLayout::unresolved) {
-        problems.add(Errc::bad_config, where,
-                     "adapter '" + name +
-                         "': lora_b rows are in llama.cpp's rotary order (a GGUF adapter of the "
-                         "llama family); load it with LoadOptions::base_layout = BaseLayout::hf "
-                         "and n_head / n_head_kv for a Hugging Face base, or BaseLayout::llama_cpp "
-                         "for a base in llama.cpp's layout");
-        continue;
-      }
-      const std::optional<ConstMatrixView> a = as_f32(module.a, *data);
-      const std::optional<ConstMatrixView> b = as_f32(module.b, *data);
-      if (!a || !b) {
-        problems.add(Errc::unsupported_dtype, where,
-                     "adapter '" + name + "': tensors must be F32, F16 or BF16");
-        continue;
-      }
-      Placed p{it->second.get(), LoRA::Weights{*a, *b}, adapter->params(module)};
+      const auto weights = place(name, module, *data, where, problems);
+      if (!weights) continue;
+      Placed p{it->second.get(), *weights, adapter->params(module)};
       ProblemList local;
       p.layer->check(name, p.weights, p.params, options.scale, local);
       for (Problem& q : local.items()) {
@@ -343,9 +406,16 @@ class Model {
     // an exception (out of memory) the layers go back to the previous adapter of that name.
     const bool replacing = existing != adapters_.end();
     const AdapterId id = replacing ? existing->second.id : next_id_;
-    std::size_t bytes = adapter->memory_bytes();
-    for (const auto& c : data->converted) bytes += c.size() * sizeof(float);
-    Entry entry{id, adapter, data, options.scale, options.active, false, bytes, std::move(plan)};
+    const std::size_t bytes = bytes_of(*adapter, *data);
+    Entry entry{id,
+                adapter,
+                data,
+                options.scale,
+                options.active,
+                false,
+                bytes,
+                std::move(plan),
+                std::move(skipped)};
     const auto [slot, inserted] = adapters_.try_emplace(name);  // may allocate: before commit
     try {
       for (const Placed& p : entry.placed) {
@@ -470,7 +540,7 @@ class Model {
       const AdapterInfo& info = e.adapter->info();
       out.push_back(AdapterStatus{name, info.source, info.format, e.id, info.rank, info.alpha,
                                   e.scale, e.active, e.merged, e.placed.size(), e.bytes,
-                                  e.adapter->content_hash()});
+                                  e.adapter->content_hash(), e.skipped});
     }
     return out;
   }
@@ -511,7 +581,43 @@ class Model {
     bool merged = false;
     std::size_t bytes = 0;
     std::vector<Placed> placed;
+    std::vector<std::string> skipped;
   };
+
+  // The adapter's tensors plus the f32 copies made for the layers.
+  static std::size_t bytes_of(const Adapter& adapter, const detail::AttachedData& data) noexcept {
+    std::size_t bytes = adapter.memory_bytes();
+    for (const auto& c : data.converted) bytes += c.size() * sizeof(float);
+    return bytes;
+  }
+
+  // A module's weights as the layer takes them, or nullopt with the problem recorded.
+  static std::optional<LoRA::Weights> place(const std::string& name, const AdapterModule& module,
+                                            detail::AttachedData& data, const ErrorContext& where,
+                                            ProblemList& problems) {
+    if (module.kind != ModuleKind::linear) {
+      problems.add(Errc::unsupported, where,
+                   "adapter '" + name + "': embedding modules are not applied by Model");
+      return std::nullopt;
+    }
+    if (module.rows == RowLayout::unresolved) {
+      problems.add(Errc::bad_config, where,
+                   "adapter '" + name +
+                       "': lora_b rows are in llama.cpp's rotary order (a GGUF adapter of the "
+                       "llama family); load it with LoadOptions::base_layout = BaseLayout::hf "
+                       "and n_head / n_head_kv for a Hugging Face base, or BaseLayout::llama_cpp "
+                       "for a base in llama.cpp's layout");
+      return std::nullopt;
+    }
+    const std::optional<ConstMatrixView> a = as_f32(module.a, data);
+    const std::optional<ConstMatrixView> b = as_f32(module.b, data);
+    if (!a || !b) {
+      problems.add(Errc::unsupported_dtype, where,
+                   "adapter '" + name + "': tensors must be F32, F16 or BF16");
+      return std::nullopt;
+    }
+    return LoRA::Weights{*a, *b};
+  }
 
   static bool placed_on(const Entry& e, const detail::ModelLayer* layer) {
     for (const Placed& p : e.placed) {

@@ -116,6 +116,15 @@ class NameMap {
   return !rule.names.empty() || !rule.regex.empty();
 }
 
+/// A predicate on module names: true for modules of layers first .. last - 1 (by
+/// layer_index()), e.g. the layers one pipeline stage holds, for Adapter::subset.
+[[nodiscard]] inline auto in_layers(int first, int last) {
+  return [first, last](std::string_view module) {
+    const int i = layer_index(module);
+    return i >= first && i < last;
+  };
+}
+
 /// A TargetRule ready to test many names, with PEFT's semantics: a regex must match the whole
 /// name; a list entry matches the name itself, or its last components ("q_proj" matches
 /// "model.layers.0.self_attn.q_proj"), and only such suffix matches are narrowed by `layers`
