@@ -45,3 +45,56 @@ TEST_CASE("load_adapter: a folder that is no adapter, or no folder at all, is re
       load_adapter(tmp / "absent"), Error,
       Catch::Matchers::Predicate<Error>([](const Error& e) { return e.code() == Errc::io; }));
 }
+
+TEST_CASE("loaders: an empty path is named as such, before anything is opened", "[io][load]") {
+  // Without the check, load_peft("") would read ./adapter_config.json.
+  const auto check = [](const char* what, auto&& call) {
+    INFO(what);
+    try {
+      call();
+      FAIL("no error");
+    } catch (const Error& e) {
+      CHECK(e.code() == Errc::io);
+      CHECK_THAT(e.what(), Catch::Matchers::StartsWith("[lorakit.io] <empty path>: no "));
+    }
+  };
+  check("load_adapter", [] { (void)load_adapter(""); });
+  check("detect_format", [] { (void)detect_format(""); });
+  check("load_peft", [] { (void)lorakit::io::load_peft(""); });
+  check("load_mlx", [] { (void)lorakit::io::load_mlx(""); });
+  check("load_gguf", [] { (void)lorakit::io::load_gguf(std::filesystem::path()); });
+  check("FileBytes::map", [] { (void)lorakit::io::FileBytes::map(""); });
+  check("FileBytes::read", [] { (void)lorakit::io::FileBytes::read(""); });
+}
+
+TEST_CASE("loaders: a directory of GGUF files is called one, and the message says what to pass",
+          "[io][load]") {
+  TempDir tmp;
+  for (const char* name : {"b.gguf", "a.gguf", "c.gguf", "d.gguf"}) {
+    write_text(tmp / name, "GGUF");
+  }
+  try {
+    (void)load_adapter(tmp.path());
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.code() == Errc::bad_format);
+    CHECK_THAT(e.what(),
+               Catch::Matchers::Contains("a directory of GGUF files (it holds a.gguf, b.gguf, "
+                                         "c.gguf and 1 more), not an adapter directory: pass the "
+                                         "path of the .gguf file to load"));
+  }
+  try {
+    (void)lorakit::io::load_gguf(tmp.path());
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.code() == Errc::io);
+    CHECK_THAT(e.what(), Catch::Matchers::Contains("a directory, not a GGUF file (it holds "));
+    CHECK_THAT(e.what(), Catch::Matchers::Contains(tmp.path().string()));
+  }
+  try {
+    (void)lorakit::io::FileBytes::map(tmp.path());
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK_THAT(e.what(), Catch::Matchers::EndsWith("a directory, not a file"));
+  }
+}

@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lorakit/error.hpp"
@@ -25,6 +26,21 @@
 
 namespace lorakit::io {
 
+/// How errors name a path: as given, or "<empty path>".
+[[nodiscard]] inline std::string path_name(const std::filesystem::path& path) {
+  return path.empty() ? std::string("<empty path>") : path.string();
+}
+
+/// Refuses an empty path before it is used (an empty directory would otherwise resolve its
+/// files against the working directory).
+/// @throws lorakit::Error (Errc::io) naming "<empty path>"
+inline void require_path(const std::filesystem::path& path, std::string_view what) {
+  if (path.empty()) {
+    throw Error(Errc::io, ErrorContext{.file = path_name(path)},
+                "no " + std::string(what) + " given");
+  }
+}
+
 /// The bytes of a file (or of a buffer), immutable and shared: tensor views into them stay valid
 /// while any shared_ptr to the FileBytes lives.
 class FileBytes {
@@ -32,13 +48,16 @@ class FileBytes {
   /// Maps the file read-only; falls back to reading it when mapping is not possible.
   /// @throws lorakit::Error (Errc::io) naming the file when it cannot be opened or read.
   static std::shared_ptr<const FileBytes> map(const std::filesystem::path& path) {
+    require_path(path, "file");
 #ifdef LORAKIT_HAS_MMAP
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw_io(path, "cannot open");
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
       ::close(fd);
-      throw Error(Errc::io, ErrorContext{.file = path.string()}, "not a regular file");
+      const bool dir = S_ISDIR(st.st_mode);
+      throw Error(Errc::io, ErrorContext{.file = path.string()},
+                  dir ? "a directory, not a file" : "not a regular file");
     }
     const auto size = static_cast<std::size_t>(st.st_size);
     if (size > 0) {
@@ -61,6 +80,7 @@ class FileBytes {
   /// Reads the whole file into memory.
   /// @throws lorakit::Error (Errc::io)
   static std::shared_ptr<const FileBytes> read(const std::filesystem::path& path) {
+    require_path(path, "file");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw_io(path, "cannot open");
     std::vector<std::byte> data;

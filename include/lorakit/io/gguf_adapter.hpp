@@ -191,6 +191,28 @@ inline std::shared_ptr<const Adapter> load(const GgufFile& file, const std::stri
 
 }  // namespace detail_gguf
 
+namespace detail_gguf {
+
+// " (it holds a.gguf, b.gguf and 3 more)" for a directory with .gguf files, else "".
+inline std::string gguf_files_in(const std::filesystem::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".gguf") names.push_back(it->path().filename().string());
+  }
+  if (names.empty()) return "";
+  std::sort(names.begin(), names.end());
+  constexpr std::size_t kShown = 3;
+  std::string out = " (it holds ";
+  for (std::size_t i = 0; i < std::min(kShown, names.size()); ++i) {
+    out += (i == 0 ? "" : ", ") + names[i];
+  }
+  if (names.size() > kShown) out += " and " + std::to_string(names.size() - kShown) + " more";
+  return out + ")";
+}
+
+}  // namespace detail_gguf
+
 /// Loads a llama.cpp GGUF LoRA adapter. Module names follow `gguf_options.names` or the table
 /// of general.architecture (Hugging Face names); without one they keep llama.cpp's ("blk.3.
 /// attn_q"). For the llama family, Q and K lora_b rows are in llama.cpp's rotary order: with
@@ -203,6 +225,13 @@ inline std::shared_ptr<const Adapter> load(const GgufFile& file, const std::stri
 inline std::shared_ptr<const Adapter> load_gguf(const std::filesystem::path& path,
                                                 const LoadOptions& options = {},
                                                 const GgufLoadOptions& gguf_options = {}) {
+  require_path(path, "GGUF file");
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw Error(Errc::io, ErrorContext{.file = path.string()},
+                "a directory, not a GGUF file" + detail_gguf::gguf_files_in(path) +
+                    ": load_gguf takes the .gguf file itself");
+  }
   const GgufFile file = GgufFile::open(path, options.limits, gguf_options.limits);
   return detail_gguf::load(file, path.stem().string(), options, gguf_options);
 }

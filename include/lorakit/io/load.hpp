@@ -24,6 +24,7 @@ namespace lorakit::io {
 /// @throws lorakit::Error (Errc::bad_format) naming the path when nothing is recognised.
 inline AdapterFormat detect_format(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
+  require_path(path, "adapter path");
   std::error_code ec;
   if (fs::is_regular_file(path, ec)) {
     std::ifstream in(path, std::ios::binary);
@@ -43,6 +44,12 @@ inline AdapterFormat detect_format(const std::filesystem::path& path) {
         detail::read_config(path / "adapter_config.json", ReadLimits{}.max_config_bytes);
     if (c.find("peft_type") != nullptr) return AdapterFormat::peft;
     if (c.find("lora_parameters") != nullptr) return AdapterFormat::mlx;
+  }
+  const std::string gguf = detail_gguf::gguf_files_in(path);
+  if (!gguf.empty()) {
+    throw Error(Errc::bad_format, ErrorContext{.file = path.string()},
+                "a directory of GGUF files" + gguf +
+                    ", not an adapter directory: pass the path of the .gguf file to load");
   }
   throw Error(Errc::bad_format, ErrorContext{.file = path.string()},
               "not a recognised adapter: expected a PEFT directory (adapter_config.json + "

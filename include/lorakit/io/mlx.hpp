@@ -18,6 +18,7 @@
 #include "lorakit/error.hpp"
 #include "lorakit/io/assemble.hpp"
 #include "lorakit/io/dtype.hpp"
+#include "lorakit/io/file_bytes.hpp"
 #include "lorakit/io/safetensors.hpp"
 #include "lorakit/runtime/adapter.hpp"
 
@@ -100,6 +101,7 @@ std::shared_ptr<const Adapter> load(const detail::JsonConfig& config,
 /// @throws lorakit::Error as load_peft does.
 inline std::shared_ptr<const Adapter> load_mlx(const std::filesystem::path& dir,
                                                const LoadOptions& options = {}) {
+  require_path(dir, "adapter directory");
   return detail_mlx::load(
       detail::read_config(dir / "adapter_config.json", options.limits.max_config_bytes), dir,
       [&] { return SafetensorsFile::open(dir / "adapters.safetensors", options.limits); }, options);

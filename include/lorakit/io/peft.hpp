@@ -20,6 +20,7 @@
 #include "lorakit/error.hpp"
 #include "lorakit/io/assemble.hpp"
 #include "lorakit/io/dtype.hpp"
+#include "lorakit/io/file_bytes.hpp"
 #include "lorakit/io/safetensors.hpp"
 #include "lorakit/runtime/adapter.hpp"
 
@@ -340,6 +341,7 @@ std::shared_ptr<const Adapter> load(const detail::JsonConfig& config,
 ///   limit_exceeded
 inline std::shared_ptr<const Adapter> load_peft(const std::filesystem::path& dir,
                                                 const LoadOptions& options = {}) {
+  require_path(dir, "adapter directory");
   return detail_peft::load(
       detail::read_config(dir / "adapter_config.json", options.limits.max_config_bytes), dir,
       [&] { return SafetensorsFile::open(dir / "adapter_model.safetensors", options.limits); },
