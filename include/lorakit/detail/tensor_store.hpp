@@ -155,7 +155,7 @@ class RawBuffer {
   }
   RawBuffer(const RawBuffer&) = delete;
   RawBuffer& operator=(const RawBuffer&) = delete;
-  ~RawBuffer() { ::operator delete (data_, size_, std::align_val_t{align_}); }
+  ~RawBuffer() { ::operator delete (data_, std::align_val_t{align_}); }
 
   [[nodiscard]] std::byte* data() const noexcept { return data_; }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }

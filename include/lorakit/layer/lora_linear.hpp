@@ -305,6 +305,32 @@ class LoRALinear {
     });
   }
 
+  /// Forgets the merged adapter called `name` (PEFT's merge_and_unload): its delta stays in the
+  /// base weights for good and the layer drops the attachment, its backup and its owner, so the
+  /// adapter's memory can be freed. Adapters merged before it lose their backups too (restoring
+  /// one would also take this delta out): their unmerge() subtracts their product instead.
+  /// @throws lorakit::Error (Errc::bad_config) for an unknown or unmerged adapter.
+  void unload(std::string_view name) {
+    publish([&](const std::vector<Attachment>& current) {
+      const Attachment* target = nullptr;
+      for (const Attachment& a : current) {
+        if (a.name == name) target = &a;
+      }
+      if (target == nullptr) throw unknown(name);
+      if (!target->merged) {
+        throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
+                    "adapter '" + target->name + "' is not merged; merge it before unloading it");
+      }
+      auto next = std::make_unique<std::vector<Attachment>>();
+      for (const Attachment& a : current) {
+        if (&a == target) continue;
+        next->push_back(a);
+        if (a.merged && a.merge_order < target->merge_order) next->back().backup.reset();
+      }
+      return next;
+    });
+  }
+
   /// Whether unmerge(name) would succeed; throws what it would throw, changing nothing.
   void check_unmerge(std::string_view name) const {
     attached_.inspect([&](const std::vector<Attachment>& list) {

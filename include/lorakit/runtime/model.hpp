@@ -75,6 +75,7 @@ class ModelLayer {
   virtual void merge(std::string_view adapter, bool keep_backup) = 0;
   virtual void unmerge(std::string_view adapter) = 0;
   virtual void check_unmerge(std::string_view adapter) const = 0;
+  virtual void unload(std::string_view adapter) = 0;
   virtual void bind_switch(const std::atomic<bool>* model_switch) = 0;
 };
 
@@ -125,6 +126,7 @@ class ModelLayerOf final : public ModelLayer {
       not_mergeable(adapter);
     }
   }
+  void unload(std::string_view adapter) override { layer_->unload(adapter); }
   void bind_switch(const std::atomic<bool>* model_switch) override {
     layer_->bind_switch(model_switch);
   }
@@ -485,29 +487,7 @@ class Model {
   ///   Errc::bad_config (unknown or already merged).
   void merge(std::string_view name, bool keep_backup = false) {
     std::lock_guard<std::mutex> lock(mutex_);
-    Entry& e = entry(name);
-    if (e.merged)
-      throw Error(Errc::bad_config, {}, "adapter '" + std::string(name) + "' is merged");
-    for (const auto& [layer_name, layer] : layers_) {
-      if (!layer->mergeable() && placed_on(e, layer.get())) {
-        throw Error(Errc::unsupported, ErrorContext{.module = layer_name},
-                    "adapter '" + std::string(name) +
-                        "': this layer's base has no writable weights to merge into");
-      }
-    }
-    std::size_t done = 0;
-    try {
-      for (; done < e.placed.size(); ++done) e.placed[done].layer->merge(name, keep_backup);
-    } catch (...) {
-      while (done-- > 0) {
-        try {
-          e.placed[done].layer->unmerge(name);
-        } catch (...) {
-        }
-      }
-      throw;
-    }
-    e.merged = true;
+    merge_locked(name, entry(name), keep_backup);
   }
 
   /// Takes the merged adapter called `name` back out of every layer's weights. Merges come out
@@ -523,6 +503,54 @@ class Model {
     for (const Placed& p : e.placed) p.layer->check_unmerge(name);  // all, before changing any
     for (const Placed& p : e.placed) p.layer->unmerge(name);
     e.merged = false;
+  }
+
+  /// Merges the adapter called `name` (if it is not merged yet) and forgets it: its delta stays
+  /// in the weights for good, and the model and its layers drop every reference to it, so its
+  /// memory is freed once the caller's shared_ptr goes (PEFT's merge_and_unload). No forward()
+  /// may run on the model meanwhile.
+  /// @throws lorakit::Error as merge() does; nothing changes then.
+  void merge_and_unload(std::string_view name) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Entry& e = entry(name);
+    if (!e.merged) merge_locked(name, e, false);
+    for (const Placed& p : e.placed) p.layer->unload(name);  // cannot fail: merged on each
+    adapters_.erase(adapters_.find(name));
+  }
+
+  /// Detaches every adapter (PEFT's delete_adapter on all of them, llama.cpp's
+  /// clear_adapter_lora). Refused, changing nothing, while any is merged.
+  /// @throws lorakit::Error (Errc::bad_config) naming the merged adapters.
+  void detach_all() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::string merged;
+    for (const auto& [name, e] : adapters_) {
+      if (e.merged) merged += (merged.empty() ? "'" : ", '") + name + "'";
+    }
+    if (!merged.empty()) {
+      throw Error(Errc::bad_config, {},
+                  "adapters " + merged + " are merged; unmerge them (or merge_and_unload) first");
+    }
+    for (auto& [name, e] : adapters_) {
+      for (const Placed& p : e.placed) p.layer->detach(name);
+    }
+    adapters_.clear();
+  }
+
+  /// The multiplier `layer` applies to the adapter called `adapter`: user scale x the
+  /// variant's factor for that module (alpha / r, alpha / sqrt(r), or direct), or nullopt when
+  /// the adapter has no module there. Merged adapters report the multiplier they were merged
+  /// with.
+  [[nodiscard]] std::optional<float> multiplier(std::string_view adapter,
+                                                std::string_view layer) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = adapters_.find(adapter);
+    const auto l = layers_.find(layer);
+    if (it == adapters_.end() || l == layers_.end()) return std::nullopt;
+    for (const Placed& p : it->second.placed) {
+      if (p.layer == l->second.get()) return it->second.scale * LoRA::scale(p.params);
+    }
+    return std::nullopt;
   }
 
   /// The id of the adapter called `name` for per-row forward calls, or kNoAdapter.
@@ -617,6 +645,32 @@ class Model {
       return std::nullopt;
     }
     return LoRA::Weights{*a, *b};
+  }
+
+  // merge() with the lock held.
+  void merge_locked(std::string_view name, Entry& e, bool keep_backup) {
+    if (e.merged)
+      throw Error(Errc::bad_config, {}, "adapter '" + std::string(name) + "' is merged");
+    for (const auto& [layer_name, layer] : layers_) {
+      if (!layer->mergeable() && placed_on(e, layer.get())) {
+        throw Error(Errc::unsupported, ErrorContext{.module = layer_name},
+                    "adapter '" + std::string(name) +
+                        "': this layer's base has no writable weights to merge into");
+      }
+    }
+    std::size_t done = 0;
+    try {
+      for (; done < e.placed.size(); ++done) e.placed[done].layer->merge(name, keep_backup);
+    } catch (...) {
+      while (done-- > 0) {
+        try {
+          e.placed[done].layer->unmerge(name);
+        } catch (...) {
+        }
+      }
+      throw;
+    }
+    e.merged = true;
   }
 
   static bool placed_on(const Entry& e, const detail::ModelLayer* layer) {
