@@ -132,7 +132,7 @@ TEST_CASE("LoRALinear: attaching under a taken name replaces that adapter in one
   REQUIRE(list.size() == 2);
   CHECK(list[0].name == "a");
   CHECK(list[0].weights.a.data() == other->a.data());
-  CHECK(list[0].scale == 0.25f * 1.0f);
+  CHECK(list[0].multiplier == 0.25f * 1.0f);
   CHECK(list[1].name == "b");
 }
 

@@ -176,7 +176,7 @@ TEST_CASE("LoRALinear: rsLoRA scaling uses alpha/sqrt(r) times the user scale",
   const auto lora = std::make_shared<const LoRAFixture>(std::move(fixture));
   Layer layer(bf.base());
   layer.attach("rs", lora->weights(), lora->params, 1.5f, lora);
-  REQUIRE(layer.attachments().front().scale == 1.5f * 8.0f / 4.0f);
+  REQUIRE(layer.attachments().front().multiplier == 1.5f * 8.0f / 4.0f);
   const RowMatrix x = random_matrix(n, in, 14);
   RowMatrix y(n, out);
   lorakit::Workspace ws(layer.workspace_floats(n));

@@ -84,7 +84,7 @@ class LoRALinear {
     Weights weights;
     Params params;
     float user_scale = 1.0f;
-    float scale = 0.0f;                 ///< user_scale * Variant::scale(params)
+    float multiplier = 0.0f;            ///< user_scale * Variant::scale(params)
     std::shared_ptr<const void> owner;  ///< keeps the weights' memory alive
     AdapterId id = kNoAdapter;          ///< the id per-row forward calls name it by
     bool active = true;                 ///< inactive: kept attached, skipped by forward()
@@ -93,12 +93,13 @@ class LoRALinear {
     std::uint64_t merge_order = 0;            ///< larger: merged later
 
     /// Whether forward() computes this adapter.
-    [[nodiscard]] bool live() const noexcept { return active && !merged && scale != 0.0f; }
+    [[nodiscard]] bool live() const noexcept { return active && !merged && multiplier != 0.0f; }
   };
 
-  /// How to attach: the name, user scale, per-row id and initial state of an adapter.
+  /// How to attach: the user scale, owner, per-row id and initial state of an adapter (spelled
+  /// as Model::AttachOptions spells them).
   struct AttachOptions {
-    float user_scale = 1.0f;
+    float scale = 1.0f;  ///< the user scale, on top of the variant's alpha / r
     std::shared_ptr<const void> owner;
     AdapterId id = kNoAdapter;
     bool active = true;
@@ -135,19 +136,19 @@ class LoRALinear {
   void attach(std::string name, Weights weights, Params params, float user_scale = 1.0f,
               std::shared_ptr<const void> owner = {}) {
     attach(std::move(name), std::move(weights), params,
-           AttachOptions{.user_scale = user_scale, .owner = std::move(owner)});
+           AttachOptions{.scale = user_scale, .owner = std::move(owner)});
   }
 
   /// attach() with an id for per-row forward calls and an initial active state.
   void attach(std::string name, Weights weights, Params params, AttachOptions options) {
     ProblemList problems;
-    check_attach(name, weights, params, options.user_scale, problems);
+    check_attach(name, weights, params, options.scale, problems);
     problems.throw_if_any();
     Attachment a{std::move(name),
                  std::move(weights),
                  params,
-                 options.user_scale,
-                 options.user_scale * Variant::scale(params),
+                 options.scale,
+                 options.scale * Variant::scale(params),
                  std::move(options.owner),
                  options.id,
                  options.active};
@@ -242,7 +243,7 @@ class LoRALinear {
     modify(name, [&](Attachment& a) {
       require_unmerged(a, "rescale");
       a.user_scale = user_scale;
-      a.scale = user_scale * Variant::scale(a.params);
+      a.multiplier = user_scale * Variant::scale(a.params);
     });
   }
 
@@ -274,7 +275,7 @@ class LoRALinear {
       const auto [a, b] = merge_factors(e);
       const kernels::MergeFactors factors(base_.layout(), a, b);
       // Nothing below allocates or throws.
-      factors.apply<Kernel>(w, e.scale);
+      factors.apply<Kernel>(w, e.multiplier);
       e.merged = true;
       e.backup = std::move(backup);
       e.merge_order = ++merge_count_;
@@ -298,7 +299,7 @@ class LoRALinear {
       if (e.backup) {
         w = *e.backup;
       } else {
-        factors->template apply<Kernel>(w, -e.scale);
+        factors->template apply<Kernel>(w, -e.multiplier);
       }
       e.merged = false;
       e.backup.reset();
@@ -366,7 +367,7 @@ class LoRALinear {
     LORAKIT_ASSERT(ws.capacity() >= options_.max_rank);
     attached_.read([&](const std::vector<Attachment>& list) noexcept {
       for (const Attachment& a : list) {
-        if (a.live()) Variant::apply(a.weights, a.scale, x, y, ws, Kernel{});
+        if (a.live()) Variant::apply(a.weights, a.multiplier, x, y, ws, Kernel{});
       }
     });
   }
@@ -392,8 +393,8 @@ class LoRALinear {
         if (id != kNoAdapter) {
           for (const Attachment& a : list) {
             if (a.id == id && a.live()) {
-              Variant::apply(a.weights, a.scale, row_range(x, i, j - i), row_range(y, i, j - i), ws,
-                             Kernel{});
+              Variant::apply(a.weights, a.multiplier, row_range(x, i, j - i),
+                             row_range(y, i, j - i), ws, Kernel{});
               break;
             }
           }

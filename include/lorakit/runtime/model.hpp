@@ -94,7 +94,7 @@ class ModelLayerOf final : public ModelLayer {
               float scale, std::shared_ptr<const void> owner, AdapterId id, bool active) override {
     layer_->attach(adapter, w, p,
                    typename Layer::AttachOptions{
-                       .user_scale = scale, .owner = std::move(owner), .id = id, .active = active});
+                       .scale = scale, .owner = std::move(owner), .id = id, .active = active});
   }
   bool detach(std::string_view adapter) override { return layer_->detach(adapter); }
   void set_scale(std::string_view adapter, float scale) override {
