@@ -230,3 +230,29 @@ TEST_CASE("combine: what cannot combine is refused, every problem at once",
     CHECK_THAT(e.what(), Catch::Matchers::Contains("(in, out) = (24, "));
   }
 }
+
+TEST_CASE("Model::disabled turns adapters off for a scope and restores the switch",
+          "[runtime][verbs]") {
+  TinyModel m(1, 16);
+  Model model;
+  for (std::size_t k = 0; k < m.names.size(); ++k) model.add(m.names[k], *m.layers[k]);
+  model.attach(make_adapter("a", m.specs(4), 41));
+  const RowMatrix x = random_matrix(2, 16, 3);
+  const RowMatrix adapted = run(m, 0, x);
+  RowMatrix base(x.rows(), m.weights[0].rows());
+  m.layers[0]->base().forward(lorakit::make_cview(x), lorakit::make_view(base));
+  {
+    auto off = model.disabled();
+    CHECK_FALSE(model.enabled());
+    check_identical(lorakit::make_cview(base), lorakit::make_cview(run(m, 0, x)), "disabled");
+    {
+      auto again = model.disabled();  // nested: restores "off", not "on"
+    }
+    CHECK_FALSE(model.enabled());
+  }
+  CHECK(model.enabled());
+  check_identical(lorakit::make_cview(adapted), lorakit::make_cview(run(m, 0, x)), "restored");
+  model.set_enabled(false);
+  { auto off = model.disabled(); }
+  CHECK_FALSE(model.enabled());  // was off before the scope: stays off
+}

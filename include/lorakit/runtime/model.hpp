@@ -297,6 +297,28 @@ class Model {
   void set_enabled(bool on) noexcept { enabled_.store(on, std::memory_order_relaxed); }
   [[nodiscard]] bool enabled() const noexcept { return enabled_.load(std::memory_order_relaxed); }
 
+  /// Turns adapters off until the returned guard goes out of scope, then restores the switch
+  /// as it was (PEFT's `with model.disable_adapter():`), for sequential use: a verify step of a
+  /// drafter, a base-model comparison.
+  /// @code
+  ///   { auto off = model.disabled(); verify(model); }   // adapters back on after the block
+  /// @endcode
+  class DisabledScope {
+   public:
+    DisabledScope(const DisabledScope&) = delete;
+    DisabledScope& operator=(const DisabledScope&) = delete;
+    ~DisabledScope() { model_->set_enabled(was_); }
+
+   private:
+    friend class Model;
+    explicit DisabledScope(Model& m) noexcept : model_(&m), was_(m.enabled()) {
+      m.set_enabled(false);
+    }
+    Model* model_;
+    bool was_;
+  };
+  [[nodiscard]] DisabledScope disabled() noexcept { return DisabledScope(*this); }
+
   /// Attaches `adapter` to every layer it has a module for, under options.name (or the
   /// adapter's name), replacing an adapter of that name in one step per layer. Returns the id
   /// that per-row forward calls use for it.
