@@ -18,6 +18,7 @@
 #include "lorakit/core/dtype.hpp"
 #include "lorakit/core/types.hpp"
 #include "lorakit/detail/hash.hpp"
+#include "lorakit/error.hpp"
 #include "lorakit/variants/lora.hpp"
 
 namespace lorakit {
@@ -38,10 +39,15 @@ struct AdapterTensor {
     for (Index d : shape.dims) n *= d;
     return n;
   }
-  /// The tensor as a rows x cols float view (1-D tensors are one row).
-  /// @pre dtype == DType::f32
-  [[nodiscard]] ConstMatrixView view() const noexcept {
-    LORAKIT_ASSERT(dtype == DType::f32);
+  /// The tensor as a rows x cols float view (1-D tensors are one row). Checked in every build:
+  /// F16/BF16 bytes read as floats would be garbage.
+  /// @throws lorakit::Error (Errc::unsupported_dtype) unless dtype == DType::f32
+  [[nodiscard]] ConstMatrixView view() const {
+    if (dtype != DType::f32) {
+      throw Error(Errc::unsupported_dtype, {},
+                  "a float view of a " + std::string(to_string(dtype)) +
+                      " tensor: convert it first (LoadOptions::convert_to_f32)");
+    }
     return make_view(reinterpret_cast<const float*>(bytes.data()), rows(), cols());
   }
 };
@@ -155,8 +161,9 @@ class Adapter {
   [[nodiscard]] float scale(const AdapterModule& m) const noexcept {
     return LoRA::scale(params(m));
   }
-  /// LoRA weights of one module as float views. @pre both tensors are F32
-  [[nodiscard]] static LoRA::Weights weights(const AdapterModule& m) noexcept {
+  /// LoRA weights of one module as float views.
+  /// @throws lorakit::Error (Errc::unsupported_dtype) unless both tensors are F32
+  [[nodiscard]] static LoRA::Weights weights(const AdapterModule& m) {
     return LoRA::Weights{m.a.view(), m.b.view()};
   }
 
