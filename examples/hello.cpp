@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <memory>
 
-#include <lorakit/lorakit.hpp>
+#include <lorakit/layer.hpp>
 
 int main() {
   using namespace lorakit;

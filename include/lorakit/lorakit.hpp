@@ -1,32 +1,11 @@
 // SPDX-License-Identifier: MIT
 // SPDX-FileCopyrightText: 2026 The lorakit authors
-// The umbrella header: includes every public header of lorakit.
+// The umbrella header: includes every public header of lorakit. Hosts that need less include
+// one of the smaller umbrellas it is made of: lorakit/layer.hpp (layers, variants, bases,
+// kernels), lorakit/runtime.hpp (that plus Model, Adapter and targeting) or lorakit/io.hpp
+// (adapter files; the only one that brings in nlohmann/json).
 #pragma once
 
-#include "lorakit/base/dense_linear.hpp"
-#include "lorakit/base/function_linear.hpp"
-#include "lorakit/config.hpp"
-#include "lorakit/core/concepts.hpp"
-#include "lorakit/core/dtype.hpp"
-#include "lorakit/core/shape.hpp"
-#include "lorakit/core/slot.hpp"
-#include "lorakit/core/types.hpp"
-#include "lorakit/core/workspace.hpp"
-#include "lorakit/error.hpp"
-#include "lorakit/io/dtype.hpp"
-#include "lorakit/io/file_bytes.hpp"
-#include "lorakit/io/load.hpp"
-#include "lorakit/io/mlx.hpp"
-#include "lorakit/io/peft.hpp"
-#include "lorakit/io/safetensors.hpp"
-#include "lorakit/kernels/default.hpp"
-#include "lorakit/kernels/merge.hpp"
-#include "lorakit/kernels/scalar.hpp"
-#include "lorakit/kernels/simd.hpp"
-#include "lorakit/layer/lora_linear.hpp"
-#include "lorakit/runtime/adapter.hpp"
-#include "lorakit/runtime/model.hpp"
-#include "lorakit/runtime/targeting.hpp"
-#include "lorakit/variants/all.hpp"
-#include "lorakit/variants/lora.hpp"
-#include "lorakit/version.hpp"
+#include "lorakit/io.hpp"
+#include "lorakit/layer.hpp"
+#include "lorakit/runtime.hpp"

@@ -9,8 +9,10 @@
 #include <type_traits>
 #include <xsimd/xsimd.hpp>
 
-#if defined(__SSE2__) || defined(__AVX2__) || defined(__AVX512F__)
+#if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
 #endif
 
 #include "lorakit/config.hpp"
