@@ -358,13 +358,13 @@ class LoRALinear {
   }
 
   /// y:(n,out) = base(x:(n,in)) + sum_k s_k * delta_k(x). Never allocates, locks or throws.
-  /// @pre x.cols() == in_features(), y has x.rows() rows and out_features() columns,
-  ///      ws.capacity() >= workspace_floats(1)
+  /// A workspace shorter than workspace_floats(1) (unsized, or sized for another layer) is not
+  /// written past its end: the variant falls back to a small stack buffer (slower, same
+  /// result). @pre x.cols() == in_features(), y has x.rows() rows and out_features() columns
   void forward(ConstMatrixView x, MatrixView y, Workspace& ws) const noexcept {
     LORAKIT_ASSERT(x.cols() == in_features() && y.cols() == out_features() && y.rows() == x.rows());
     base_.forward(x, y);
     if (!adapters_on()) return;
-    LORAKIT_ASSERT(ws.capacity() >= options_.max_rank);
     attached_.read([&](const std::vector<Attachment>& list) noexcept {
       for (const Attachment& a : list) {
         if (a.live()) Variant::apply(a.weights, a.multiplier, x, y, ws, Kernel{});
@@ -383,7 +383,6 @@ class LoRALinear {
     LORAKIT_ASSERT(x.cols() == in_features() && y.cols() == out_features() && y.rows() == x.rows());
     base_.forward(x, y);
     if (!adapters_on()) return;
-    LORAKIT_ASSERT(ws.capacity() >= options_.max_rank);
     attached_.read([&](const std::vector<Attachment>& list) noexcept {
       const Index n = x.rows();
       for (Index i = 0; i < n;) {

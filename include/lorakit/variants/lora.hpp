@@ -64,22 +64,43 @@ struct LoRA {
     return 0.0f;
   }
 
+  /// Floats of the stack buffer apply() falls back to when the workspace is short.
+  static constexpr Index kStackFloats = 512;
+
   /// y:(n,out) += s * (x:(n,in) * A:(in,r)) * B:(r,out), in blocks of rows so that t:(rows,r)
   /// fits the workspace (any workspace of at least r floats works; more means longer blocks).
-  /// @pre ws.capacity() >= r; shapes agree (checked at attach)
+  /// A workspace shorter than r floats (unsized, or sized for a smaller layer) is not used: a
+  /// kStackFloats buffer on the stack takes its place, with the rank in chunks when r exceeds
+  /// it. Correct in every build, only slower. @pre shapes agree (checked at attach)
   template <class Kernel>
   static void apply(const Weights& w, float s, ConstMatrixView x, MatrixView y, Workspace& ws,
                     Kernel /*kernel*/) noexcept {
     const Index r = w.a.cols();
     const Index n = x.rows();
     if (r == 0 || n == 0) return;
-    LORAKIT_ASSERT(ws.capacity() >= r);
-    const Index block = std::max<Index>(1, ws.capacity() / r);
-    for (Index i0 = 0; i0 < n; i0 += block) {
-      const Index m = std::min(block, n - i0);
-      MatrixView t = ws.scratch(m, r);
-      Kernel::project(row_range(x, i0, m), w.a, t);
-      Kernel::expand(make_cview(t), w.b, s, row_range(y, i0, m));
+    if (ws.capacity() >= r) {
+      const Index block = std::max<Index>(1, ws.capacity() / r);
+      for (Index i0 = 0; i0 < n; i0 += block) {
+        const Index m = std::min(block, n - i0);
+        MatrixView t = ws.scratch(m, r);
+        Kernel::project(row_range(x, i0, m), w.a, t);
+        Kernel::expand(make_cview(t), w.b, s, row_range(y, i0, m));
+      }
+      return;
+    }
+    alignas(Workspace::kAlignment) float stack[kStackFloats];
+    const Index chunk = std::min(r, kStackFloats);
+    const Index block = kStackFloats / chunk;
+    for (Index k0 = 0; k0 < r; k0 += chunk) {
+      const Index kr = std::min(chunk, r - k0);
+      const ConstMatrixView a = make_view(w.a.data() + k0, w.a.rows(), kr, w.a.outerStride());
+      const ConstMatrixView b = row_range(w.b, k0, kr);
+      for (Index i0 = 0; i0 < n; i0 += block) {
+        const Index m = std::min(block, n - i0);
+        MatrixView t = make_view(stack, m, kr, kr);
+        Kernel::project(row_range(x, i0, m), a, t);
+        Kernel::expand(make_cview(t), b, s, row_range(y, i0, m));
+      }
     }
   }
 };
