@@ -187,7 +187,7 @@ TEST_CASE("merge needs writable weights: a compile-time error, or unsupported at
 TEST_CASE("Model::merge and unmerge across layers", "[runtime][merge]") {
   TinyModel m(2, 16);
   lorakit::Model model;
-  for (std::size_t k = 0; k < m.names.size(); ++k) model.add(m.names[k], *m.layers[k]);
+  register_all(model, m);
   const auto a = make_adapter("a", m.specs(4), 1);
   model.attach(a, {.scale = 0.5f});
   const auto id_before = model.identity();

@@ -26,18 +26,6 @@ using namespace lorakit::test;
 
 namespace {
 
-void register_all(Model& model, TinyModel& m) {
-  for (std::size_t k = 0; k < m.names.size(); ++k) model.add(m.names[k], *m.layers[k]);
-}
-
-// Output of layer k of m on x.
-RowMatrix run(const TinyModel& m, std::size_t k, const RowMatrix& x) {
-  RowMatrix y(x.rows(), m.weights[k].rows());
-  lorakit::Workspace ws(m.layers[k]->workspace_floats(x.rows()));
-  m.layers[k]->forward(lorakit::make_cview(x), lorakit::make_view(y), ws);
-  return y;
-}
-
 RowMatrix run_base(const TinyModel& m, std::size_t k, const RowMatrix& x) {
   RowMatrix y(x.rows(), m.weights[k].rows());
   m.layers[k]->base().forward(lorakit::make_cview(x), lorakit::make_view(y));

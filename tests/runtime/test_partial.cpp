@@ -21,13 +21,6 @@ using namespace lorakit::test;
 
 namespace {
 
-RowMatrix run(const TinyModel& m, std::size_t k, const RowMatrix& x) {
-  RowMatrix y(x.rows(), m.weights[k].rows());
-  lorakit::Workspace ws(m.layers[k]->workspace_floats(x.rows()));
-  m.layers[k]->forward(lorakit::make_cview(x), lorakit::make_view(y), ws);
-  return y;
-}
-
 // Layer k of m on x against the dense reference with `a`'s module for it at user scale s (or
 // the base alone when `a` is null).
 void check_layer(const TinyModel& m, std::size_t k, const RowMatrix& x, const Adapter* a,
@@ -91,7 +84,7 @@ TEST_CASE("Model: a NameMap that maps a module to \"\" skips it, as documented",
     return n.find(".v_proj") != std::string_view::npos ? std::string() : std::string(n);
   });
   Model model(Model::Options{names});
-  for (std::size_t k = 0; k < m.names.size(); ++k) model.add(m.names[k], *m.layers[k]);
+  register_all(model, m);
   const auto adapter = make_adapter("q_only", m.specs(4), 3);
   model.attach(adapter);  // the default policy: "" is not a missing layer
   const auto list = model.list();

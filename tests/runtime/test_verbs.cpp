@@ -25,13 +25,6 @@ using namespace lorakit::test;
 
 namespace {
 
-RowMatrix run(const TinyModel& m, std::size_t k, const RowMatrix& x) {
-  RowMatrix y(x.rows(), m.weights[k].rows());
-  lorakit::Workspace ws(m.layers[k]->workspace_floats(x.rows()));
-  m.layers[k]->forward(lorakit::make_cview(x), lorakit::make_view(y), ws);
-  return y;
-}
-
 // The module's delta s * A * B (in, out) in double.
 DoubleMatrix delta(const Adapter& a, const std::string& module, double s) {
   const lorakit::AdapterModule* m = a.find(module);
@@ -73,7 +66,7 @@ TEST_CASE("Model::merge_and_unload keeps the delta in the weights and frees the 
           "[runtime][verbs]") {
   TinyModel m(1, 16);
   Model model;
-  for (std::size_t k = 0; k < m.names.size(); ++k) model.add(m.names[k], *m.layers[k]);
+  register_all(model, m);
   auto adapter = make_adapter("merged", m.specs(4), 31);
   const RowMatrix x = random_matrix(3, 16, 7);
   model.attach(adapter, {.scale = 0.5f});
@@ -98,7 +91,7 @@ TEST_CASE("Model::detach_all detaches everything, and refuses while one is merge
           "[runtime][verbs]") {
   TinyModel m(1, 16);
   Model model;
-  for (std::size_t k = 0; k < m.names.size(); ++k) model.add(m.names[k], *m.layers[k]);
+  register_all(model, m);
   model.attach(make_adapter("a", m.specs(4), 1));
   model.attach(make_adapter("b", m.specs(2), 2));
   model.merge("b");
@@ -119,7 +112,7 @@ TEST_CASE("Model::detach_all detaches everything, and refuses while one is merge
 TEST_CASE("Model::multiplier is the user scale times the module's alpha / r", "[runtime][verbs]") {
   TinyModel m(1, 16);
   Model model;
-  for (std::size_t k = 0; k < m.names.size(); ++k) model.add(m.names[k], *m.layers[k]);
+  register_all(model, m);
   const auto adapter = make_adapter("a", m.specs(4), 3);
   model.attach(adapter, {.scale = 0.25f});
   const lorakit::AdapterModule* q = adapter->find(m.names[0]);
@@ -154,7 +147,7 @@ TEST_CASE("combine: cat is exactly the weighted sum of the deltas, on every modu
   }
   // Attached, it gives what the two adapters at those scales give.
   Model model;
-  for (std::size_t k = 0; k < m.names.size(); ++k) model.add(m.names[k], *m.layers[k]);
+  register_all(model, m);
   model.attach(c);
   const RowMatrix x = random_matrix(3, 16, 5);
   const Reference ref =
@@ -235,7 +228,7 @@ TEST_CASE("Model::disabled turns adapters off for a scope and restores the switc
           "[runtime][verbs]") {
   TinyModel m(1, 16);
   Model model;
-  for (std::size_t k = 0; k < m.names.size(); ++k) model.add(m.names[k], *m.layers[k]);
+  register_all(model, m);
   model.attach(make_adapter("a", m.specs(4), 41));
   const RowMatrix x = random_matrix(2, 16, 3);
   const RowMatrix adapted = run(m, 0, x);

@@ -13,6 +13,7 @@
 #include "lorakit/base/dense_linear.hpp"
 #include "lorakit/layer/lora_linear.hpp"
 #include "lorakit/runtime/adapter.hpp"
+#include "lorakit/runtime/model.hpp"
 #include "random.hpp"
 
 namespace lorakit::test {
@@ -92,5 +93,18 @@ struct TinyModel {
     return out;
   }
 };
+
+/// Registers every layer of `m` with `model` under its module name.
+inline void register_all(Model& model, TinyModel& m) {
+  for (std::size_t k = 0; k < m.names.size(); ++k) model.add(m.names[k], *m.layers[k]);
+}
+
+/// Output of layer k of `m` on x (adapters included), with a workspace sized for x.
+inline RowMatrix run(const TinyModel& m, std::size_t k, const RowMatrix& x) {
+  RowMatrix y(x.rows(), m.weights[k].rows());
+  Workspace ws(m.layers[k]->workspace_floats(x.rows()));
+  m.layers[k]->forward(make_cview(x), make_view(y), ws);
+  return y;
+}
 
 }  // namespace lorakit::test

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -39,6 +40,27 @@ struct AdapterTensor {
     for (Index d : shape.dims) n *= d;
     return n;
   }
+  /// Writes the tensor's elements() values, widened exactly, to `dst`. Returns false (writing
+  /// nothing) for a dtype other than F32, F16 and BF16.
+  bool copy_to_f32(float* dst) const noexcept {
+    const auto n = static_cast<std::size_t>(elements());
+    switch (dtype) {
+      case DType::f32:
+        if (n != 0) std::memcpy(dst, bytes.data(), n * sizeof(float));
+        return true;
+      case DType::f16:
+      case DType::bf16:
+        for (std::size_t i = 0; i < n; ++i) {
+          std::uint16_t b;
+          std::memcpy(&b, bytes.data() + 2 * i, 2);
+          dst[i] = dtype == DType::f16 ? Float16::from_bits(b).to_float()
+                                       : BFloat16::from_bits(b).to_float();
+        }
+        return true;
+      default: return false;
+    }
+  }
+
   /// The tensor as a rows x cols float view (1-D tensors are one row). Checked in every build:
   /// F16/BF16 bytes read as floats would be garbage.
   /// @throws lorakit::Error (Errc::unsupported_dtype) unless dtype == DType::f32

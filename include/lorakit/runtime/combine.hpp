@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <span>
@@ -36,28 +35,6 @@ struct WeightedAdapter {
   std::shared_ptr<const Adapter> adapter;
   float weight = 1.0f;
 };
-
-namespace detail_combine {
-
-// A tensor's values as floats (F32, F16 or BF16), or false.
-inline bool values_of(const AdapterTensor& t, std::vector<float>& out) {
-  const auto n = static_cast<std::size_t>(t.elements());
-  out.resize(n);
-  if (t.dtype == DType::f32) {
-    if (n != 0) std::memcpy(out.data(), t.bytes.data(), n * sizeof(float));
-    return true;
-  }
-  if (t.dtype != DType::f16 && t.dtype != DType::bf16) return false;
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint16_t bits;
-    std::memcpy(&bits, t.bytes.data() + 2 * i, 2);
-    out[i] = t.dtype == DType::f16 ? Float16::from_bits(bits).to_float()
-                                   : BFloat16::from_bits(bits).to_float();
-  }
-  return true;
-}
-
-}  // namespace detail_combine
 
 /// A new adapter called `name` whose modules combine the adapters' modules of the same name
 /// (a module some adapters lack combines those that have it). Its multiplier is direct (1, the
@@ -151,7 +128,9 @@ inline bool values_of(const AdapterTensor& t, std::vector<float>& out) {
     Index k0 = 0;  // cat: the first rank column of this term
     for (const Term& t : terms) {
       const AdapterModule& m = *t.module;
-      if (!detail_combine::values_of(m.a, a_in) || !detail_combine::values_of(m.b, b_in)) {
+      a_in.resize(static_cast<std::size_t>(m.a.elements()));
+      b_in.resize(static_cast<std::size_t>(m.b.elements()));
+      if (!m.a.copy_to_f32(a_in.data()) || !m.b.copy_to_f32(b_in.data())) {
         problems.add(Errc::unsupported_dtype, ErrorContext{.file = t.source, .module = module_name},
                      "combine(): tensors must be F32, F16 or BF16");
         ok = false;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "lorakit/detail/hash.hpp"
+#include "lorakit/detail/model_layer.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/layer/lora_linear.hpp"
 #include "lorakit/runtime/adapter.hpp"
@@ -53,100 +54,6 @@ enum class MissingLayers : unsigned char {
   refuse,  ///< Errc::no_target for each: nothing is attached (wrong base model, missing rule)
   skip,    ///< leave it out and list it (a partial, sharded or pipeline-stage model)
 };
-
-namespace detail {
-
-// What Model needs of a registered layer, whatever its Base and Kernel (off the hot path).
-class ModelLayer {
- public:
-  virtual ~ModelLayer() = default;
-  [[nodiscard]] virtual Index in_features() const = 0;
-  [[nodiscard]] virtual Index out_features() const = 0;
-  [[nodiscard]] virtual Index workspace_floats(Index rows) const = 0;
-  virtual void check(const std::string& adapter, const LoRA::Weights& w, const LoRA::Params& p,
-                     float scale, ProblemList& problems) const = 0;
-  virtual void attach(const std::string& adapter, const LoRA::Weights& w, const LoRA::Params& p,
-                      float scale, std::shared_ptr<const void> owner, AdapterId id,
-                      bool active) = 0;
-  virtual bool detach(std::string_view adapter) = 0;
-  virtual void set_scale(std::string_view adapter, float scale) = 0;
-  virtual void set_active(std::string_view adapter, bool active) = 0;
-  [[nodiscard]] virtual bool mergeable() const = 0;
-  virtual void merge(std::string_view adapter, bool keep_backup) = 0;
-  virtual void unmerge(std::string_view adapter) = 0;
-  virtual void check_unmerge(std::string_view adapter) const = 0;
-  virtual void unload(std::string_view adapter) = 0;
-  virtual void bind_switch(const std::atomic<bool>* model_switch) = 0;
-};
-
-template <class Layer>
-class ModelLayerOf final : public ModelLayer {
- public:
-  explicit ModelLayerOf(Layer& layer) : layer_(&layer) {}
-  Index in_features() const override { return layer_->in_features(); }
-  Index out_features() const override { return layer_->out_features(); }
-  Index workspace_floats(Index rows) const override { return layer_->workspace_floats(rows); }
-  void check(const std::string& adapter, const LoRA::Weights& w, const LoRA::Params& p, float scale,
-             ProblemList& problems) const override {
-    layer_->check_attach(adapter, w, p, scale, problems);
-  }
-  void attach(const std::string& adapter, const LoRA::Weights& w, const LoRA::Params& p,
-              float scale, std::shared_ptr<const void> owner, AdapterId id, bool active) override {
-    layer_->attach(adapter, w, p,
-                   typename Layer::AttachOptions{
-                       .scale = scale, .owner = std::move(owner), .id = id, .active = active});
-  }
-  bool detach(std::string_view adapter) override { return layer_->detach(adapter); }
-  void set_scale(std::string_view adapter, float scale) override {
-    layer_->set_scale(adapter, scale);
-  }
-  void set_active(std::string_view adapter, bool active) override {
-    layer_->set_active(adapter, active);
-  }
-  bool mergeable() const override { return Layer::kMergeable; }
-  void merge(std::string_view adapter, bool keep_backup) override {
-    if constexpr (Layer::kMergeable) {
-      layer_->merge(adapter, keep_backup);
-    } else {
-      (void)keep_backup;
-      not_mergeable(adapter);
-    }
-  }
-  void unmerge(std::string_view adapter) override {
-    if constexpr (Layer::kMergeable) {
-      layer_->unmerge(adapter);
-    } else {
-      not_mergeable(adapter);
-    }
-  }
-  void check_unmerge(std::string_view adapter) const override {
-    if constexpr (Layer::kMergeable) {
-      layer_->check_unmerge(adapter);
-    } else {
-      not_mergeable(adapter);
-    }
-  }
-  void unload(std::string_view adapter) override { layer_->unload(adapter); }
-  void bind_switch(const std::atomic<bool>* model_switch) override {
-    layer_->bind_switch(model_switch);
-  }
-
- private:
-  [[noreturn]] static void not_mergeable(std::string_view adapter) {
-    throw Error(Errc::unsupported, {},
-                "adapter '" + std::string(adapter) +
-                    "': this layer's base has no writable weights to merge into");
-  }
-  Layer* layer_;
-};
-
-// Keeps an adapter, and f32 copies of any 16-bit tensors, alive for the layers that view them.
-struct AttachedData {
-  std::shared_ptr<const Adapter> adapter;
-  std::vector<std::vector<float>> converted;
-};
-
-}  // namespace detail
 
 /// A host model as lorakit sees it: LoRALinear layers registered by module name, and named
 /// adapters attached across them, each with its own scale, summed where several are active.
@@ -243,13 +150,7 @@ class Model {
         auto weights = place(adapter_name, module, *e.data, where, problems);
         if (!weights) continue;
         Placed p{handle.get(), *weights, e.adapter->params(module)};
-        ProblemList local;
-        p.layer->check(adapter_name, p.weights, p.params, e.scale, local);
-        for (Problem& q : local.items()) {
-          if (q.context.module.empty()) q.context.module = module_name;
-          if (q.context.file.empty()) q.context.file = e.adapter->info().source;
-        }
-        problems.append(std::move(local));
+        check_placed(p, adapter_name, e.scale, where, problems);
         late.push_back(Late{&e, adapter_name, module_name, p});
       }
     }
@@ -393,13 +294,7 @@ class Model {
       const auto weights = place(name, module, *data, where, problems);
       if (!weights) continue;
       Placed p{it->second.get(), *weights, adapter->params(module)};
-      ProblemList local;
-      p.layer->check(name, p.weights, p.params, options.scale, local);
-      for (Problem& q : local.items()) {
-        if (q.context.module.empty()) q.context.module = module_name;
-        if (q.context.file.empty()) q.context.file = info.source;
-      }
-      problems.append(std::move(local));
+      check_placed(p, name, options.scale, where, problems);
       plan.push_back(p);
     }
     // The target rule speaks the adapter's names: checked when the model uses them too (no
@@ -634,6 +529,18 @@ class Model {
     std::vector<std::string> skipped;
   };
 
+  // The layer's check of a planned module, its problems named by `where` (file and module).
+  static void check_placed(const Placed& p, const std::string& adapter, float scale,
+                           const ErrorContext& where, ProblemList& problems) {
+    ProblemList local;
+    p.layer->check(adapter, p.weights, p.params, scale, local);
+    for (Problem& q : local.items()) {
+      if (q.context.module.empty()) q.context.module = where.module;
+      if (q.context.file.empty()) q.context.file = where.file;
+    }
+    problems.append(std::move(local));
+  }
+
   // The adapter's tensors plus the f32 copies made for the layers.
   static std::size_t bytes_of(const Adapter& adapter, const detail::AttachedData& data) noexcept {
     std::size_t bytes = adapter.memory_bytes();
@@ -707,12 +614,7 @@ class Model {
     if (t.dtype == DType::f32) return t.view();
     if (t.dtype != DType::f16 && t.dtype != DType::bf16) return std::nullopt;
     std::vector<float>& out = data.converted.emplace_back(static_cast<std::size_t>(t.elements()));
-    for (std::size_t i = 0; i < out.size(); ++i) {
-      std::uint16_t bits;
-      std::memcpy(&bits, t.bytes.data() + 2 * i, 2);
-      out[i] = t.dtype == DType::f16 ? Float16::from_bits(bits).to_float()
-                                     : BFloat16::from_bits(bits).to_float();
-    }
+    t.copy_to_f32(out.data());
     return make_view(static_cast<const float*>(out.data()), t.rows(), t.cols());
   }
 

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+// SPDX-FileCopyrightText: 2026 The lorakit authors
+// ModelLayer: what Model needs of a registered LoRALinear, whatever its Base and Kernel.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lorakit/core/types.hpp"
+#include "lorakit/error.hpp"
+#include "lorakit/layer/lora_linear.hpp"
+#include "lorakit/runtime/adapter.hpp"
+#include "lorakit/variants/lora.hpp"
+
+namespace lorakit {
+
+namespace detail {
+
+// What Model needs of a registered layer, whatever its Base and Kernel (off the hot path).
+class ModelLayer {
+ public:
+  virtual ~ModelLayer() = default;
+  [[nodiscard]] virtual Index in_features() const = 0;
+  [[nodiscard]] virtual Index out_features() const = 0;
+  [[nodiscard]] virtual Index workspace_floats(Index rows) const = 0;
+  virtual void check(const std::string& adapter, const LoRA::Weights& w, const LoRA::Params& p,
+                     float scale, ProblemList& problems) const = 0;
+  virtual void attach(const std::string& adapter, const LoRA::Weights& w, const LoRA::Params& p,
+                      float scale, std::shared_ptr<const void> owner, AdapterId id,
+                      bool active) = 0;
+  virtual bool detach(std::string_view adapter) = 0;
+  virtual void set_scale(std::string_view adapter, float scale) = 0;
+  virtual void set_active(std::string_view adapter, bool active) = 0;
+  [[nodiscard]] virtual bool mergeable() const = 0;
+  virtual void merge(std::string_view adapter, bool keep_backup) = 0;
+  virtual void unmerge(std::string_view adapter) = 0;
+  virtual void check_unmerge(std::string_view adapter) const = 0;
+  virtual void unload(std::string_view adapter) = 0;
+  virtual void bind_switch(const std::atomic<bool>* model_switch) = 0;
+};
+
+template <class Layer>
+class ModelLayerOf final : public ModelLayer {
+ public:
+  explicit ModelLayerOf(Layer& layer) : layer_(&layer) {}
+  Index in_features() const override { return layer_->in_features(); }
+  Index out_features() const override { return layer_->out_features(); }
+  Index workspace_floats(Index rows) const override { return layer_->workspace_floats(rows); }
+  void check(const std::string& adapter, const LoRA::Weights& w, const LoRA::Params& p, float scale,
+             ProblemList& problems) const override {
+    layer_->check_attach(adapter, w, p, scale, problems);
+  }
+  void attach(const std::string& adapter, const LoRA::Weights& w, const LoRA::Params& p,
+              float scale, std::shared_ptr<const void> owner, AdapterId id, bool active) override {
+    layer_->attach(adapter, w, p,
+                   typename Layer::AttachOptions{
+                       .scale = scale, .owner = std::move(owner), .id = id, .active = active});
+  }
+  bool detach(std::string_view adapter) override { return layer_->detach(adapter); }
+  void set_scale(std::string_view adapter, float scale) override {
+    layer_->set_scale(adapter, scale);
+  }
+  void set_active(std::string_view adapter, bool active) override {
+    layer_->set_active(adapter, active);
+  }
+  bool mergeable() const override { return Layer::kMergeable; }
+  void merge(std::string_view adapter, bool keep_backup) override {
+    if constexpr (Layer::kMergeable) {
+      layer_->merge(adapter, keep_backup);
+    } else {
+      (void)keep_backup;
+      not_mergeable(adapter);
+    }
+  }
+  void unmerge(std::string_view adapter) override {
+    if constexpr (Layer::kMergeable) {
+      layer_->unmerge(adapter);
+    } else {
+      not_mergeable(adapter);
+    }
+  }
+  void check_unmerge(std::string_view adapter) const override {
+    if constexpr (Layer::kMergeable) {
+      layer_->check_unmerge(adapter);
+    } else {
+      not_mergeable(adapter);
+    }
+  }
+  void unload(std::string_view adapter) override { layer_->unload(adapter); }
+  void bind_switch(const std::atomic<bool>* model_switch) override {
+    layer_->bind_switch(model_switch);
+  }
+
+ private:
+  [[noreturn]] static void not_mergeable(std::string_view adapter) {
+    throw Error(Errc::unsupported, {},
+                "adapter '" + std::string(adapter) +
+                    "': this layer's base has no writable weights to merge into");
+  }
+  Layer* layer_;
+};
+
+// Keeps an adapter, and f32 copies of any 16-bit tensors, alive for the layers that view them.
+struct AttachedData {
+  std::shared_ptr<const Adapter> adapter;
+  std::vector<std::vector<float>> converted;
+};
+
+}  // namespace detail
+
+}  // namespace lorakit
