@@ -9,6 +9,10 @@
 //                      contiguous runs ("runs") or round-robin ("interleaved"); the base is a
 //                      no-op so the figure is the adapter path alone; x_single = time with every
 //                      row on one adapter (measured in the same run) / this time
+//   BM_SharedLayer   - forward of one row through one small layer (64 -> 64, r = 4, no-op
+//                      base) from 1 and 2 threads at once: the cost of the read side of hot
+//                      swap (what every call pays to see one adapter state) and whether
+//                      threads on the same layer slow each other down
 // The bases are FunctionLinear no-ops: these benchmarks time the runtime, not a matmul.
 //
 //   cmake --preset bench && cmake --build --preset bench
@@ -179,8 +183,35 @@ void BM_MixedBatch(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+struct SharedLayer {
+  Layer layer{Base(Zero{}, 64, 64)};
+  lorakit::Model model;
+  SharedLayer() {
+    model.add("layer", layer);
+    model.attach(constant_adapter("a", {{"layer", 64, 64}}, 4, 0.01f));
+  }
+};
+
+SharedLayer& shared_layer() {
+  static SharedLayer s;
+  return s;
+}
+
+void BM_SharedLayer(benchmark::State& state) {
+  SharedLayer& s = shared_layer();
+  const RowMatrix x = RowMatrix::Constant(1, 64, 0.5f);
+  RowMatrix y(1, 64);
+  lorakit::Workspace ws(s.layer.workspace_floats(1));
+  for (auto _ : state) {
+    s.layer.forward(lorakit::make_view(x), lorakit::make_view(y), ws);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+}
+
 }  // namespace
 
+BENCHMARK(BM_SharedLayer)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_Toggle)->Arg(1)->Arg(0);
 BENCHMARK(BM_AttachDetach)->Unit(benchmark::kMicrosecond)->MinTime(1.0);
 BENCHMARK(BM_MixedBatch)

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lorakit/core/types.hpp"
+#include "lorakit/detail/state_clock.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/layer/lora_linear.hpp"
 #include "lorakit/runtime/adapter.hpp"
@@ -39,7 +40,8 @@ class ModelLayer {
   virtual void unmerge(std::string_view adapter) = 0;
   virtual void check_unmerge(std::string_view adapter) const = 0;
   virtual void unload(std::string_view adapter) = 0;
-  virtual void bind_switch(const std::atomic<bool>* model_switch) = 0;
+  virtual void bind_clock(StateClock* clock) = 0;
+  [[nodiscard]] virtual bool enabled() const = 0;
 };
 
 template <class Layer>
@@ -90,9 +92,8 @@ class ModelLayerOf final : public ModelLayer {
     }
   }
   void unload(std::string_view adapter) override { layer_->unload(adapter); }
-  void bind_switch(const std::atomic<bool>* model_switch) override {
-    layer_->bind_switch(model_switch);
-  }
+  void bind_clock(StateClock* clock) override { layer_->bind_clock(clock); }
+  bool enabled() const override { return layer_->enabled(); }
 
  private:
   [[noreturn]] static void not_mergeable(std::string_view adapter) {

@@ -19,35 +19,33 @@
 
 #include "lorakit/config.hpp"
 #include "lorakit/core/concepts.hpp"
+#include "lorakit/core/selection.hpp"
 #include "lorakit/core/slot.hpp"
 #include "lorakit/core/types.hpp"
 #include "lorakit/core/workspace.hpp"
-#include "lorakit/detail/snapshot.hpp"
+#include "lorakit/detail/read_domain.hpp"
+#include "lorakit/detail/state_clock.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/kernels/default.hpp"
 #include "lorakit/kernels/merge.hpp"
+#include "lorakit/layer/pass.hpp"
 
 namespace lorakit {
-
-/// A small number naming one attached adapter in per-row forward calls (see Model::attach).
-using AdapterId = std::uint32_t;
-/// The AdapterId of rows that take no adapter.
-inline constexpr AdapterId kNoAdapter = std::numeric_limits<AdapterId>::max();
-
-namespace detail {
-// The model-wide switch of a layer that belongs to no model: always on, never written.
-inline const std::atomic<bool> always_on{true};
-}  // namespace detail
 
 /// y = base(x) + sum over attached adapters k of s_k * delta_k(x), where s_k is the user scale
 /// times Variant::scale(params_k).
 ///
 /// - forward() never allocates, locks or throws; it needs a caller-owned Workspace of at least
 ///   workspace_floats(1) floats (more floats let it work on longer blocks of rows).
-/// - set_enabled(false) makes forward() return exactly the base output, at the cost of one
-///   relaxed atomic load and a branch. Attach, detach, set_scale and set_enabled are safe while
-///   other threads run forward(): each forward() call sees the attachments from before or after
-///   a change, never a mix.
+/// - Which adapters a call computes is the layer's current set (active adapters at their user
+///   scales), or a Selection given per call or per row, or a Pass of its Model (one state for
+///   every layer of a forward pass).
+/// - set_enabled(false) makes forward() return exactly the base output, at the cost of two
+///   relaxed loads and a branch. Attach, detach, set_scale, set_active and set_enabled are safe
+///   while other threads run forward(): each call reads one state (switches and attachments
+///   together), from before or after a change, never a mix. Readers write only a cache line of
+///   their own thread; writers wait for in-flight readers without holding any lock readers or
+///   queries need, and free replaced weights only when no call can read them.
 /// - The layer holds the base by value (usually a view) and views of the adapter weights; each
 ///   attachment keeps an `owner` alive for as long as any forward() may read its weights.
 ///
@@ -85,6 +83,7 @@ class LoRALinear {
     Params params;
     float user_scale = 1.0f;
     float multiplier = 0.0f;            ///< user_scale * Variant::scale(params)
+    float variant_scale = 0.0f;         ///< Variant::scale(params)
     std::shared_ptr<const void> owner;  ///< keeps the weights' memory alive
     AdapterId id = kNoAdapter;          ///< the id per-row forward calls name it by
     bool active = true;                 ///< inactive: kept attached, skipped by forward()
@@ -106,12 +105,11 @@ class LoRALinear {
   };
 
   explicit LoRALinear(Base base, Options options = {})
-      : base_(std::move(base)),
-        options_(std::move(options)),
-        attached_(std::make_unique<const std::vector<Attachment>>()) {}
+      : base_(std::move(base)), options_(std::move(options)), state_(initial_state()) {}
 
   LoRALinear(const LoRALinear&) = delete;
   LoRALinear& operator=(const LoRALinear&) = delete;
+  ~LoRALinear() { delete state_.load(); }
 
   [[nodiscard]] Index in_features() const noexcept { return base_.in_features(); }
   [[nodiscard]] Index out_features() const noexcept { return base_.out_features(); }
@@ -124,8 +122,18 @@ class LoRALinear {
   }
 
   /// Turns every adapter of this layer on or off. Off: forward() equals the base bit for bit.
-  void set_enabled(bool on) noexcept { enabled_.store(on, std::memory_order_relaxed); }
-  [[nodiscard]] bool enabled() const noexcept { return enabled_.load(std::memory_order_relaxed); }
+  /// A writer step like attach (it publishes a new state and waits for calls in flight); a
+  /// host that switches adapters per call passes a Selection instead (nothing to publish).
+  void set_enabled(bool on) {
+    detail::RetireList garbage;
+    detail::StateClock::Batch batch(clock(), garbage);
+    const LayerState& cur = *state_.load();
+    if (cur.enabled != on) publish_in(batch, cur.list, on, cur.older_for(batch.generation()));
+  }
+  [[nodiscard]] bool enabled() const noexcept {
+    const detail::ReadSection section;
+    return state_.load()->enabled;
+  }
 
   /// Attaches an adapter under `name` with a user scale, or replaces the one already attached
   /// under that name in one step. Validates every slot shape against this layer first and
@@ -149,6 +157,7 @@ class LoRALinear {
                  params,
                  options.scale,
                  options.scale * Variant::scale(params),
+                 Variant::scale(params),
                  std::move(options.owner),
                  options.id,
                  options.active};
@@ -334,93 +343,253 @@ class LoRALinear {
 
   /// Whether unmerge(name) would succeed; throws what it would throw, changing nothing.
   void check_unmerge(std::string_view name) const {
-    attached_.inspect([&](const std::vector<Attachment>& list) {
+    clock().inspect([&] {
+      const std::vector<Attachment>& list = *state_.load()->list;
       const Attachment* target = nullptr;
       for (const Attachment& a : list) {
         if (a.name == name) target = &a;
       }
       if (target == nullptr) throw unknown(name);
       check_unmerge(*target, merged_after(list, *target));
-      return 0;
     });
   }
 
-  /// Binds this layer to a model-wide switch that forward() reads next to the layer's own
-  /// toggle (one relaxed load). The switch must outlive the layer's use; nullptr unbinds.
-  void bind_switch(const std::atomic<bool>* model_switch) noexcept {
-    model_switch_.store(model_switch != nullptr ? model_switch : &detail::always_on,
-                        std::memory_order_release);
+  /// Binds this layer to a model's clock (Model::add does): its generations and model-wide
+  /// switch then apply to this layer, and Passes of that model pin it. nullptr gives the layer
+  /// its own clock back. No forward() may run on the layer meanwhile. The clock must outlive
+  /// the binding.
+  void bind_clock(detail::StateClock* model_clock) {
+    detail::StateClock& target = model_clock != nullptr ? *model_clock : own_clock_;
+    detail::RetireList garbage;
+    detail::StateClock::Batch batch(target, garbage);
+    const LayerState& cur = *state_.load();
+    // The older states carry the other clock's generations: none is reachable from here on.
+    publish_in(batch, cur.list, cur.enabled, nullptr);
+    clock_.store(&target);
   }
+
+  /// The clock this layer's states follow (its own, or its model's).
+  [[nodiscard]] detail::StateClock& clock() const noexcept { return *clock_.load(); }
 
   /// A copy of the current attachments (allocates; not for the hot path).
   [[nodiscard]] std::vector<Attachment> attachments() const {
-    return attached_.inspect([](const std::vector<Attachment>& list) { return list; });
+    return clock().inspect([this] { return *state_.load()->list; });
   }
 
-  /// y:(n,out) = base(x:(n,in)) + sum_k s_k * delta_k(x). Never allocates, locks or throws.
-  /// A workspace shorter than workspace_floats(1) (unsized, or sized for another layer) is not
-  /// written past its end: the variant falls back to a small stack buffer (slower, same
-  /// result). @pre x.cols() == in_features(), y has x.rows() rows and out_features() columns
+  /// y:(n,out) = base(x:(n,in)) + sum_k s_k * delta_k(x) over the layer's current set. Never
+  /// allocates, locks or throws. A workspace shorter than workspace_floats(1) (unsized, or sized
+  /// for another layer) is not written past its end: the variant falls back to a small stack
+  /// buffer (slower, same result). @pre x.cols() == in_features(), y has x.rows() rows and
+  /// out_features() columns
   void forward(ConstMatrixView x, MatrixView y, Workspace& ws) const noexcept {
-    LORAKIT_ASSERT(x.cols() == in_features() && y.cols() == out_features() && y.rows() == x.rows());
+    forward(x, y, ws, Selection::current());
+  }
+
+  /// forward() computing the adapters `selection` names, at its scales (see Selection).
+  void forward(ConstMatrixView x, MatrixView y, Workspace& ws,
+               const Selection& selection) const noexcept {
+    check_shapes(x, y);
     base_.forward(x, y);
-    if (!adapters_on()) return;
-    attached_.read([&](const std::vector<Attachment>& list) noexcept {
-      for (const Attachment& a : list) {
-        if (a.live()) Variant::apply(a.weights, a.multiplier, x, y, ws, Kernel{});
-      }
+    if (!may_apply()) return;
+    const detail::ReadSection section;
+    const detail::ModelState& model = *clock().current();
+    if (model.enabled) apply_selection(state_at(model.generation), selection, x, y, ws);
+  }
+
+  /// forward() in the state `pass` pinned, with the pass's selection: every layer of the
+  /// model given the same pass computes the same generation. @pre `pass` is alive
+  void forward(ConstMatrixView x, MatrixView y, Workspace& ws, const Pass& pass) const noexcept {
+    check_shapes(x, y);
+    base_.forward(x, y);
+    if (pass.clock() != &clock()) {
+      adapters_now(x, y, ws, [&](Index) -> const Selection& { return pass.selection(); });
+      return;
+    }
+    if (pass.enabled()) apply_selection(state_at(pass.generation()), pass.selection(), x, y, ws);
+  }
+
+  /// Mixed batch: row i computes the adapters row_selection[i] names. Consecutive rows with
+  /// equal selections form a run and each run goes through the kernels once, so hosts that
+  /// order rows by selection get the longest runs. Never allocates, locks or throws.
+  /// @pre as forward(x, y, ws), and row_selection.size() == x.rows()
+  void forward(ConstMatrixView x, MatrixView y, Workspace& ws,
+               std::span<const Selection> row_selection) const noexcept {
+    LORAKIT_ASSERT(static_cast<Index>(row_selection.size()) == x.rows());
+    check_shapes(x, y);
+    base_.forward(x, y);
+    adapters_now(x, y, ws, [&](Index i) -> const Selection& {
+      return row_selection[static_cast<std::size_t>(i)];
     });
   }
 
-  /// Mixed-adapter batch: row i of x takes only the adapter whose id is row_adapter[i]
-  /// (kNoAdapter, or an id not attached or not active here: the base alone). Consecutive rows
-  /// with the same id form a run and each run goes through the kernels once, so hosts that
-  /// order rows by adapter get the longest runs. Never allocates, locks or throws.
+  /// The mixed batch in the state `pass` pinned (the pass's own selection is not used).
+  void forward(ConstMatrixView x, MatrixView y, Workspace& ws, const Pass& pass,
+               std::span<const Selection> row_selection) const noexcept {
+    LORAKIT_ASSERT(static_cast<Index>(row_selection.size()) == x.rows());
+    check_shapes(x, y);
+    base_.forward(x, y);
+    auto row = [&](Index i) -> const Selection& {
+      return row_selection[static_cast<std::size_t>(i)];
+    };
+    if (pass.clock() != &clock()) {
+      adapters_now(x, y, ws, row);
+    } else if (pass.enabled()) {
+      apply_runs(state_at(pass.generation()), x, y, ws, row);
+    }
+  }
+
+  /// Mixed batch by id: row i takes only the adapter whose id is row_adapter[i], at its user
+  /// scale, when it is active (kNoAdapter, or an id not attached or not active here: the base
+  /// alone). Runs as for per-row selections.
   /// @pre as forward(x, y, ws), and row_adapter.size() == x.rows()
   void forward(ConstMatrixView x, MatrixView y, Workspace& ws,
                std::span<const AdapterId> row_adapter) const noexcept {
     LORAKIT_ASSERT(static_cast<Index>(row_adapter.size()) == x.rows());
-    LORAKIT_ASSERT(x.cols() == in_features() && y.cols() == out_features() && y.rows() == x.rows());
+    check_shapes(x, y);
     base_.forward(x, y);
-    if (!adapters_on()) return;
-    attached_.read([&](const std::vector<Attachment>& list) noexcept {
-      const Index n = x.rows();
-      for (Index i = 0; i < n;) {
-        const AdapterId id = row_adapter[static_cast<std::size_t>(i)];
-        Index j = i + 1;
-        while (j < n && row_adapter[static_cast<std::size_t>(j)] == id) ++j;
-        if (id != kNoAdapter) {
-          for (const Attachment& a : list) {
-            if (a.id == id && a.live()) {
-              Variant::apply(a.weights, a.multiplier, row_range(x, i, j - i),
-                             row_range(y, i, j - i), ws, Kernel{});
-              break;
-            }
+    if (!may_apply()) return;
+    const detail::ReadSection section;
+    const detail::ModelState& model = *clock().current();
+    if (!model.enabled) return;
+    const LayerState& state = state_at(model.generation);
+    if (!state.enabled) return;
+    const Index n = x.rows();
+    for (Index i = 0; i < n;) {
+      const AdapterId id = row_adapter[static_cast<std::size_t>(i)];
+      Index j = i + 1;
+      while (j < n && row_adapter[static_cast<std::size_t>(j)] == id) ++j;
+      if (id != kNoAdapter) {
+        for (const Attachment& a : *state.list) {
+          if (a.id == id && a.live()) {
+            Variant::apply(a.weights, a.multiplier, row_range(x, i, j - i), row_range(y, i, j - i),
+                           ws, Kernel{});
+            break;
           }
         }
-        i = j;
       }
-    });
+      i = j;
+    }
   }
 
  private:
-  // Whether forward() has any adapter work: both toggles on and something live attached.
-  [[nodiscard]] bool adapters_on() const noexcept {
-    return enabled_.load(std::memory_order_relaxed) &&
-           model_switch_.load(std::memory_order_acquire)->load(std::memory_order_relaxed) &&
-           live_count_.load(std::memory_order_relaxed) != 0;
+  // One immutable state of the layer: its switch and attachments, tagged with the generation
+  // of its clock that published it. `older` is the state it replaced (while a reader at an
+  // older generation may need it; never followed once no such reader can exist).
+  struct LayerState final : detail::Retired {
+    std::uint64_t generation = 0;
+    bool enabled = true;
+    std::size_t live = 0;  // attachments the current set computes
+    std::shared_ptr<const std::vector<Attachment>> list;
+    const LayerState* older = nullptr;
+
+    // The `older` of a state tagged `g` that replaces this one.
+    [[nodiscard]] const LayerState* older_for(std::uint64_t g) const noexcept {
+      return generation == g ? older : this;
+    }
+  };
+
+  static const LayerState* initial_state() {
+    auto s = std::make_unique<LayerState>();
+    s->list = std::make_shared<const std::vector<Attachment>>();
+    return s.release();
   }
 
-  // Replaces the attachment list with make_next(current) and publishes it to readers.
+  static void check_shapes([[maybe_unused]] ConstMatrixView x,
+                           [[maybe_unused]] MatrixView y) noexcept {
+    LORAKIT_ASSERT(y.rows() == x.rows());
+  }
+
+  // The state a reader at generation g uses: the newest tagged <= g.
+  [[nodiscard]] const LayerState& state_at(std::uint64_t g) const noexcept {
+    const LayerState* s = state_.load();
+    while (s->generation > g && s->older != nullptr) s = s->older;
+    return *s;
+  }
+
+  // Relaxed hints: false means no adapter can apply now (layer or model off, nothing attached).
+  [[nodiscard]] bool may_apply() const noexcept {
+    return hint_.load(std::memory_order_relaxed) && clock().enabled_hint();
+  }
+
+  // y += the adapters `selection` names under `state`, in attachment order.
+  void apply_selection(const LayerState& state, const Selection& selection, ConstMatrixView x,
+                       MatrixView y, Workspace& ws) const noexcept {
+    if (!state.enabled) return;
+    if (!selection.is_explicit()) {
+      if (state.live == 0) return;
+      for (const Attachment& a : *state.list) {
+        if (a.live()) Variant::apply(a.weights, a.multiplier, x, y, ws, Kernel{});
+      }
+      return;
+    }
+    for (const Attachment& a : *state.list) {
+      if (a.merged || a.id == kNoAdapter) continue;
+      const float* scale = selection.scale_of(a.id);
+      if (scale == nullptr) continue;
+      const float m = *scale * a.variant_scale;
+      if (m != 0.0f) Variant::apply(a.weights, m, x, y, ws, Kernel{});
+    }
+  }
+
+  // Runs of rows with equal selections, each applied once under `state`.
+  template <class RowSelection>
+  void apply_runs(const LayerState& state, ConstMatrixView x, MatrixView y, Workspace& ws,
+                  RowSelection&& row) const noexcept {
+    if (!state.enabled) return;
+    const Index n = x.rows();
+    for (Index i = 0; i < n;) {
+      const Selection& s = row(i);
+      Index j = i + 1;
+      while (j < n && row(j) == s) ++j;
+      apply_selection(state, s, row_range(x, i, j - i), row_range(y, i, j - i), ws);
+      i = j;
+    }
+  }
+
+  // apply_runs on the current state (a read section of its own).
+  template <class RowSelection>
+  void adapters_now(ConstMatrixView x, MatrixView y, Workspace& ws,
+                    RowSelection&& row) const noexcept {
+    if (!may_apply()) return;
+    const detail::ReadSection section;
+    const detail::ModelState& model = *clock().current();
+    if (model.enabled) apply_runs(state_at(model.generation), x, y, ws, row);
+  }
+
+  // Replaces the attachment list with make_next(current) in one writer step of the clock.
+  // Readers keep the old list until the step ends; it is freed after calls in flight (once
+  // the caller's outermost step has released its locks). If make_next throws, nothing changes.
   template <class MakeNext>
   void publish(MakeNext&& make_next) {
-    attached_.update([&](const std::vector<Attachment>& current) {
-      std::unique_ptr<std::vector<Attachment>> next = make_next(current);
-      std::size_t live = 0;
-      for (const Attachment& a : *next) live += a.live() ? 1u : 0u;
-      live_count_.store(live, std::memory_order_relaxed);
-      return std::unique_ptr<const std::vector<Attachment>>(std::move(next));
-    });
+    detail::RetireList garbage;
+    detail::StateClock::Batch batch(clock(), garbage);
+    const LayerState& cur = *state_.load();
+    std::shared_ptr<const std::vector<Attachment>> next = make_next(*cur.list);
+    publish_in(batch, std::move(next), cur.enabled, cur.older_for(batch.generation()));
+  }
+
+  // Publishes a state with this list and switch, tagged with the batch's generation.
+  void publish_in(detail::StateClock::Batch& batch,
+                  std::shared_ptr<const std::vector<Attachment>> list, bool enabled,
+                  const LayerState* older) {
+    auto next = std::make_unique<LayerState>();
+    batch.retired().reserve(1);
+    next->generation = batch.generation();
+    next->enabled = enabled;
+    next->older = older;
+    bool any = false;
+    for (const Attachment& a : *list) {
+      next->live += a.live() ? 1u : 0u;
+      any = any || !a.merged;
+    }
+    next->list = std::move(list);
+    const LayerState* old = state_.load();
+    hint_.store(enabled && any, std::memory_order_relaxed);
+    state_.store(next.release());
+    batch.changed();
+    // A state tagged with this batch's generation was never visible to a reader at an older
+    // one, and its `older` was carried over: it is retired like any other.
+    batch.retired().retire(std::unique_ptr<const detail::Retired>(old));
   }
 
   // Publishes a copy of the list with f applied to the attachment called `name`.
@@ -445,7 +614,7 @@ class LoRALinear {
   }
 
   // Applies f(list, attachment, W) to the attachment called `name` of a copy of the list
-  // inside one writer step (under the snapshot's writer lock); the copy is then published.
+  // inside one writer step (under the clock's writer lock); the copy is then published.
   template <class F>
   void change_merge(std::string_view name, F&& f) {
     modify_list(name, [&](std::vector<Attachment>& next, Attachment& e) {
@@ -495,11 +664,11 @@ class LoRALinear {
 
   Base base_;
   Options options_;
-  std::atomic<bool> enabled_{true};
-  std::atomic<const std::atomic<bool>*> model_switch_{&detail::always_on};
-  std::atomic<std::size_t> live_count_{0};  // a hint that lets forward() skip the snapshot
-  std::uint64_t merge_count_ = 0;           // orders merges (written under the writer lock)
-  detail::SnapshotCell<std::vector<Attachment>> attached_;
+  std::uint64_t merge_count_ = 0;  // orders merges (written under the clock's writer lock)
+  mutable detail::StateClock own_clock_;
+  std::atomic<detail::StateClock*> clock_{&own_clock_};
+  std::atomic<const LayerState*> state_;
+  std::atomic<bool> hint_{false};  // some unmerged attachment and the switch on
 };
 
 }  // namespace lorakit

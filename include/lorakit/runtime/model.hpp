@@ -10,19 +10,25 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "lorakit/core/selection.hpp"
 #include "lorakit/detail/hash.hpp"
 #include "lorakit/detail/model_layer.hpp"
+#include "lorakit/detail/read_domain.hpp"
+#include "lorakit/detail/state_clock.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/layer/lora_linear.hpp"
+#include "lorakit/layer/pass.hpp"
 #include "lorakit/runtime/adapter.hpp"
 #include "lorakit/runtime/targeting.hpp"
 #include "lorakit/variants/lora.hpp"
@@ -95,12 +101,21 @@ class Model {
     MissingLayers missing_layers = MissingLayers::refuse;
   };
 
-  Model() = default;
-  explicit Model(Options options) : options_(std::move(options)) {}
+  Model() { clock_.set_refresh(&Model::refresh, this); }
+  explicit Model(Options options) : options_(std::move(options)) {
+    clock_.set_refresh(&Model::refresh, this);
+  }
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
   ~Model() {
-    for (auto& [name, layer] : layers_) layer->bind_switch(nullptr);
+    for (auto& [name, layer] : layers_) {
+      try {
+        layer->bind_clock(nullptr);
+      } catch (...) {
+        // Out of memory: the layer keeps following this model's clock, which the host must
+        // not use once the model is gone (as with any layer still registered).
+      }
+    }
   }
 
   /// Registers a layer under its module name and binds it to the model-wide switch.
@@ -113,7 +128,7 @@ class Model {
   ///   registered and nothing is attached to it.
   template <class Base, class Kernel>
   void add(std::string name, LoRALinear<Base, LoRA, Kernel>& layer) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    const Writer writer(*this);
     if (name.empty() || layers_.count(name) != 0) {
       throw Error(Errc::bad_config, ErrorContext{.module = name},
                   name.empty() ? "a layer needs a name" : "a layer is already registered here");
@@ -170,7 +185,7 @@ class Model {
         throw;
       }
     }
-    handle->bind_switch(&enabled_);
+    handle->bind_clock(&clock_);
     layers_.emplace(std::move(name), std::move(handle));
     for (const Late& l : late) {
       l.entry->placed.push_back(l.placed);
@@ -193,10 +208,87 @@ class Model {
     return n;
   }
 
-  /// Turns adapters on or off in every layer at once (one relaxed store; layers read it with
-  /// their own toggle). Off: every layer's forward() equals its base bit for bit.
-  void set_enabled(bool on) noexcept { enabled_.store(on, std::memory_order_relaxed); }
-  [[nodiscard]] bool enabled() const noexcept { return enabled_.load(std::memory_order_relaxed); }
+  /// Turns adapters on or off in every layer at once: one new generation of the model's state,
+  /// O(1) in the number of layers (each reads it with its own switch). Off: every layer's
+  /// forward() equals its base bit for bit. A Pass keeps the switch of its generation.
+  void set_enabled(bool on) {
+    Writer writer(*this);
+    writer.batch.set_enabled(on);
+  }
+  [[nodiscard]] bool enabled() const noexcept {
+    const detail::ReadSection section;
+    return clock_.current()->enabled;
+  }
+
+  /// Which adapters a call computes, by name, with their user scales: a Selection to give
+  /// forward() per call or per row, or to pass(). Checked here so that forward() need not be.
+  /// @throws lorakit::Error (Errc::bad_config) for a name not attached, a merged adapter (its
+  ///   delta is in the base weights for every selection), a name listed twice, a non-finite
+  ///   scale, or more than Selection::kMaxAdapters names.
+  struct Use {
+    std::string_view name;
+    float scale = 1.0f;
+  };
+  [[nodiscard]] Selection select(std::span<const Use> adapters) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ProblemList problems;
+    std::vector<Selection::Entry> entries;
+    for (const Use& u : adapters) {
+      const auto it = adapters_.find(u.name);
+      if (it == adapters_.end()) {
+        problems.add(Errc::bad_config, {},
+                     "select(): no adapter '" + std::string(u.name) + "' is attached");
+        continue;
+      }
+      if (it->second.merged) {
+        problems.add(Errc::bad_config, {},
+                     "select(): adapter '" + std::string(u.name) +
+                         "' is merged: its delta is part of the base weights for every selection");
+        continue;
+      }
+      entries.push_back(Selection::Entry{it->second.id, u.scale});
+    }
+    problems.throw_if_any();
+    try {
+      return Selection::of(entries);
+    } catch (const Error& e) {
+      // Name the adapters rather than their ids.
+      std::vector<Problem> named = e.problems();
+      for (Problem& p : named) p.detail = "select(): " + p.detail;
+      throw Error(std::move(named));
+    }
+  }
+  [[nodiscard]] Selection select(std::initializer_list<Use> adapters) const {
+    return select(std::span<const Use>(adapters.begin(), adapters.size()));
+  }
+
+  /// Whether every adapter `selection` names is still attached (unmerged) here: a stale
+  /// selection adds nothing for the adapters it has lost.
+  /// @throws lorakit::Error (Errc::bad_config) naming the ids no longer attached.
+  void check(const Selection& selection) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ProblemList problems;
+    for (const Selection::Entry& e : selection.entries()) {
+      bool found = false;
+      for (const auto& [name, entry] : adapters_)
+        found = found || (entry.id == e.id && !entry.merged);
+      if (!found) {
+        problems.add(Errc::bad_config, {},
+                     "the selection names adapter id " + std::to_string(e.id) +
+                         ", which is no longer attached (detached or merged since select())");
+      }
+    }
+    problems.throw_if_any();
+  }
+
+  /// Pins the current generation of the model's adapter state for one forward pass: give the
+  /// Pass to every layer call of the pass (`layer.forward(x, y, ws, pass)`) and each of them
+  /// computes that generation with `selection`, whatever writers change meanwhile. One
+  /// announcement per pass (see Pass); a drafter and a verifier on two threads each hold their
+  /// own pass, e.g. `model.pass(draft)` and `model.pass(Selection::base())`.
+  [[nodiscard]] Pass pass(const Selection& selection = Selection::current()) const noexcept {
+    return Pass(clock_, selection);
+  }
 
   /// Turns adapters off until the returned guard goes out of scope, then restores the switch
   /// as it was (PEFT's `with model.disable_adapter():`), for sequential use: a verify step of a
@@ -208,17 +300,21 @@ class Model {
    public:
     DisabledScope(const DisabledScope&) = delete;
     DisabledScope& operator=(const DisabledScope&) = delete;
-    ~DisabledScope() { model_->set_enabled(was_); }
+    ~DisabledScope() {
+      try {
+        model_->set_enabled(was_);
+      } catch (...) {
+        // Out of memory publishing the switch: the model stays off (the safe side: base only).
+      }
+    }
 
    private:
     friend class Model;
-    explicit DisabledScope(Model& m) noexcept : model_(&m), was_(m.enabled()) {
-      m.set_enabled(false);
-    }
+    explicit DisabledScope(Model& m) : model_(&m), was_(m.enabled()) { m.set_enabled(false); }
     Model* model_;
     bool was_;
   };
-  [[nodiscard]] DisabledScope disabled() noexcept { return DisabledScope(*this); }
+  [[nodiscard]] DisabledScope disabled() { return DisabledScope(*this); }
 
   /// Attaches `adapter` to every layer it has a module for, under options.name (or the
   /// adapter's name), replacing an adapter of that name in one step per layer. Returns the id
@@ -235,7 +331,7 @@ class Model {
   /// attach() under a name, with a user scale and an initial active state.
   AdapterId attach(std::shared_ptr<const Adapter> adapter, AttachOptions options) {
     if (!adapter) throw Error(Errc::bad_config, {}, "attach() needs an adapter");
-    std::lock_guard<std::mutex> lock(mutex_);
+    const Writer writer(*this);
     const std::string name = options.name.empty() ? adapter->name() : options.name;
     const AdapterInfo& info = adapter->info();
     ProblemList problems;
@@ -365,7 +461,7 @@ class Model {
   /// Detaches the adapter called `name` from every layer. Returns false when none is attached.
   /// @throws lorakit::Error (Errc::bad_config) when it is merged (unmerge it first).
   bool detach(std::string_view name) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    const Writer writer(*this);
     auto it = adapters_.find(std::string(name));
     if (it == adapters_.end()) return false;
     require_unmerged(it->second, name);
@@ -378,7 +474,7 @@ class Model {
   /// @throws lorakit::Error (Errc::bad_config) for an unknown name, a non-finite scale or a
   ///   merged adapter.
   void set_scale(std::string_view name, float scale) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    const Writer writer(*this);
     Entry& e = entry(name);
     if (!std::isfinite(scale)) {
       throw Error(Errc::bad_config, {}, "adapter '" + std::string(name) + "': non-finite scale");
@@ -391,7 +487,7 @@ class Model {
   /// Activates or deactivates the adapter called `name` in every layer (kept attached).
   /// @throws lorakit::Error (Errc::bad_config) for an unknown name.
   void set_active(std::string_view name, bool active) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    const Writer writer(*this);
     Entry& e = entry(name);
     for (const Placed& p : e.placed) p.layer->set_active(name, active);
     e.active = active;
@@ -403,7 +499,7 @@ class Model {
   /// @throws lorakit::Error Errc::unsupported (a layer without writable weights),
   ///   Errc::bad_config (unknown or already merged).
   void merge(std::string_view name, bool keep_backup = false) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    const Writer writer(*this);
     merge_locked(name, entry(name), keep_backup);
   }
 
@@ -412,7 +508,7 @@ class Model {
   /// @throws lorakit::Error (Errc::bad_config) for an unknown or unmerged adapter, or one merged
   ///   before another that is still merged on a shared layer.
   void unmerge(std::string_view name) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    const Writer writer(*this);
     Entry& e = entry(name);
     if (!e.merged) {
       throw Error(Errc::bad_config, {}, "adapter '" + std::string(name) + "' is not merged");
@@ -428,7 +524,7 @@ class Model {
   /// may run on the model meanwhile.
   /// @throws lorakit::Error as merge() does; nothing changes then.
   void merge_and_unload(std::string_view name) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    const Writer writer(*this);
     Entry& e = entry(name);
     if (!e.merged) merge_locked(name, e, false);
     for (const Placed& p : e.placed) p.layer->unload(name);  // cannot fail: merged on each
@@ -439,7 +535,7 @@ class Model {
   /// clear_adapter_lora). Refused, changing nothing, while any is merged.
   /// @throws lorakit::Error (Errc::bad_config) naming the merged adapters.
   void detach_all() {
-    std::lock_guard<std::mutex> lock(mutex_);
+    const Writer writer(*this);
     std::string merged;
     for (const auto& [name, e] : adapters_) {
       if (e.merged) merged += (merged.empty() ? "'" : ", '") + name + "'";
@@ -491,25 +587,47 @@ class Model {
   }
 
   /// An identity of what the model's adapters add to its output right now, for host KV and
-  /// prompt-cache keys: a hash over the active adapters' content hashes and user scales
-  /// (order-independent), merged adapters included, or 0 when adapters are off or none is
-  /// active. Equal identities mean the same weights at the same scales.
-  [[nodiscard]] std::uint64_t identity() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::vector<std::pair<std::uint64_t, std::uint32_t>> parts;
-    for (const auto& [name, e] : adapters_) {
-      const bool counts = e.merged || (e.active && e.scale != 0.0f && enabled());
-      if (counts)
-        parts.emplace_back(e.adapter->content_hash(), std::bit_cast<std::uint32_t>(e.scale));
-    }
-    if (parts.empty()) return 0;
-    std::sort(parts.begin(), parts.end());
-    detail::Hasher h;
-    for (const auto& [hash, scale] : parts) h.u64(hash).u64(scale);
-    return h.digest();
+  /// prompt-cache keys: a hash over the (content hash, user scale) of every adapter that
+  /// changes the output (active ones while the switch is on, merged ones always) and of the
+  /// layers switched off on their own, or 0 when no adapter changes it. Order-independent;
+  /// equal identities mean the same weights at the same scales. Lock-free; Pass::identity() is
+  /// the identity of what one pass computes (with its selection).
+  [[nodiscard]] std::uint64_t identity() const noexcept {
+    const detail::ReadSection section;
+    return clock_.current()->identity(Selection::current());
+  }
+
+  /// The generation of the model's adapter state now (see Pass::generation()).
+  [[nodiscard]] std::uint64_t generation() const noexcept {
+    const detail::ReadSection section;
+    return clock_.current()->generation;
   }
 
  private:
+  // A writer step: the model's lock, then one batch of its clock. States the step replaces are
+  // freed after both are released (writers never wait for readers holding a lock).
+  struct Writer {
+    detail::RetireList garbage;
+    std::unique_lock<std::mutex> lock;
+    detail::StateClock::Batch batch;
+    explicit Writer(Model& m) : lock(m.mutex_), batch(m.clock_, garbage) {}
+  };
+
+  // The facts of the state the clock is about to publish (clock lock held: every change of
+  // adapters_ and layers_ happens inside a batch).
+  static void refresh(const void* owner, detail::ModelState& next) {
+    const Model& m = *static_cast<const Model*>(owner);
+    next.adapters.reserve(m.adapters_.size());
+    for (const auto& [name, e] : m.adapters_) {
+      next.adapters.push_back(detail::ModelState::AdapterFacts{e.id, e.adapter->content_hash(),
+                                                               e.scale, e.active, e.merged});
+    }
+    next.disabled_layers = 0;
+    for (const auto& [name, layer] : m.layers_) {
+      if (!layer->enabled()) next.disabled_layers += detail::Hasher().text(name).digest();
+    }
+  }
+
   // One module of an adapter on its layer.
   struct Placed {
     detail::ModelLayer* layer;
@@ -656,8 +774,8 @@ class Model {
   }
 
   Options options_;
-  std::atomic<bool> enabled_{true};
   mutable std::mutex mutex_;
+  mutable detail::StateClock clock_;
   std::map<std::string, std::unique_ptr<detail::ModelLayer>, std::less<>> layers_;
   std::map<std::string, Entry, std::less<>> adapters_;
   AdapterId next_id_ = 0;
