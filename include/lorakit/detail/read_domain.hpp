@@ -83,7 +83,9 @@ class ReadDomain {
   void synchronize() noexcept {
     std::lock_guard<std::mutex> lock(writer_);
     const std::uint64_t before = epoch_.fetch_add(1);
-    for (const Slot& s : slots_) {
+    const std::size_t used = used_.load();
+    for (std::size_t i = 0; i < used; ++i) {
+      const Slot& s = slots_[i];
       for (;;) {
         const std::uint64_t e = s.epoch.load();
         if (e == 0 || e > before) break;
@@ -122,6 +124,10 @@ class ReadDomain {
       bool expected = false;
       if (!slots_[i].claimed.load(std::memory_order_relaxed) &&
           slots_[i].claimed.compare_exchange_strong(expected, true)) {
+        // Writers scan slots below the high-water mark only.
+        std::size_t used = used_.load();
+        while (used < i + 1 && !used_.compare_exchange_weak(used, i + 1)) {
+        }
         return i;
       }
     }
@@ -132,6 +138,7 @@ class ReadDomain {
 
   std::atomic<std::uint64_t> epoch_{1};
   std::array<Slot, kSlots> slots_{};
+  std::atomic<std::size_t> used_{0};  // one past the highest slot ever claimed
   alignas(64) std::array<std::atomic<std::int64_t>, 2> overflow_{};
   std::mutex writer_;
 };
@@ -170,6 +177,8 @@ class RetireList {
   }
 
   [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
+  [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return items_.capacity(); }
 
   /// Moves everything `other` holds here. @pre this list is empty (else `other`'s values are
   /// freed at once, after a grace period)
@@ -178,6 +187,14 @@ class RetireList {
       items_.swap(other.items_);
     } else {
       other.release();
+    }
+  }
+
+  /// Moves as many of `other`'s values here as there is room for (the rest stay there).
+  void take_all(RetireList& other) noexcept {
+    while (!other.items_.empty() && items_.size() < items_.capacity()) {
+      items_.push_back(std::move(other.items_.back()));
+      other.items_.pop_back();
     }
   }
 

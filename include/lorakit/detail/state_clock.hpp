@@ -88,7 +88,11 @@ class StateClock {
   /// Called with the clock's lock held; may throw (the state is then marked incomplete).
   using Refresh = void (*)(const void* owner, ModelState& next);
 
-  StateClock() : current_(new ModelState) {}
+  /// Light values (see Batch::retire_light) wait for a grace period that a heavier change
+  /// pays for anyway, up to this many: switches flip without waiting for readers.
+  static constexpr std::size_t kLazy = 64;
+
+  StateClock() : current_(new ModelState) { lazy_.reserve(kLazy); }
   StateClock(const StateClock&) = delete;
   StateClock& operator=(const StateClock&) = delete;
   ~StateClock() { delete current_.load(); }
@@ -121,12 +125,14 @@ class StateClock {
       if (clock_.depth_ == 0) {
         try {
           clock_.next_ = std::make_unique<ModelState>();
-          clock_.retired_.reserve(1);  // the state this batch replaces
+          // The state this batch replaces, and the light values that may join a release.
+          clock_.retired_.reserve(1 + clock_.lazy_.size());
         } catch (...) {
           clock_.writer_.unlock();
           throw;
         }
         clock_.changed_ = false;
+        clock_.switched_ = false;
         clock_.next_->enabled = clock_.current_.load()->enabled;
       }
       ++clock_.depth_;
@@ -144,11 +150,17 @@ class StateClock {
     }
     /// Where states unpublished in this batch go (reserve room before publishing).
     [[nodiscard]] RetireList& retired() noexcept { return clock_.retired_; }
+    /// Retires a value that holds no memory worth freeing promptly (a state that shares its
+    /// attachment list with its replacement): it waits for the next batch that frees anything.
+    /// @pre retired().reserve(1) made room (used when the lazy list is full)
+    void retire_light(std::unique_ptr<const Retired> value) noexcept {
+      clock_.retire_light(std::move(value));
+    }
     /// Records that readers must see a new generation when the batch ends.
     void changed() noexcept { clock_.changed_ = true; }
     /// The model-wide switch as of the end of this batch.
     void set_enabled(bool on) noexcept {
-      if (clock_.next_->enabled != on) changed();
+      if (clock_.next_->enabled != on) clock_.switched_ = true;
       clock_.next_->enabled = on;
     }
     [[nodiscard]] bool enabled() const noexcept { return clock_.next_->enabled; }
@@ -160,32 +172,51 @@ class StateClock {
 
  private:
   void finish(RetireList& garbage) noexcept {
-    if (changed_) {
+    if (changed_ || switched_) {
       ModelState& next = *next_;
-      next.generation = current_.load()->generation + 1;
-      if (refresh_ != nullptr) {
-        try {
+      const ModelState& cur = *current_.load();
+      next.generation = cur.generation + 1;
+      try {
+        if (changed_ && refresh_ != nullptr) {
           refresh_(owner_, next);
-        } catch (...) {
-          next.adapters.clear();
-          next.complete = false;
+        } else if (!changed_) {  // only the switch: the facts stay
+          next.adapters = cur.adapters;
+          next.disabled_layers = cur.disabled_layers;
+          next.complete = cur.complete;
         }
+      } catch (...) {
+        next.adapters.clear();
+        next.complete = false;
       }
       enabled_hint_.store(next.enabled, std::memory_order_relaxed);
       std::unique_ptr<const Retired> old(current_.exchange(next_.release()));
-      retired_.retire(std::move(old));
+      retire_light(std::move(old));
     }
     next_.reset();
-    garbage.take(retired_);
+    if (!retired_.empty()) {
+      // A grace period will be paid for: the light values ride along (room reserved).
+      retired_.take_all(lazy_);
+      garbage.take(retired_);
+    }
+  }
+
+  void retire_light(std::unique_ptr<const Retired> value) noexcept {
+    if (lazy_.size() < lazy_.capacity()) {
+      lazy_.retire(std::move(value));
+    } else {
+      retired_.retire(std::move(value));
+    }
   }
 
   std::atomic<const ModelState*> current_;
   std::atomic<bool> enabled_hint_{true};
   mutable std::recursive_mutex writer_;
   unsigned depth_ = 0;
-  bool changed_ = false;
+  bool changed_ = false;   // layers or adapters changed: the facts are refreshed
+  bool switched_ = false;  // the model-wide switch changed
   std::unique_ptr<ModelState> next_;
   RetireList retired_;
+  RetireList lazy_;
   Refresh refresh_ = nullptr;
   const void* owner_ = nullptr;
 };

@@ -128,12 +128,13 @@ class LoRALinear {
     detail::RetireList garbage;
     detail::StateClock::Batch batch(clock(), garbage);
     const LayerState& cur = *state_.load();
-    if (cur.enabled != on) publish_in(batch, cur.list, on, cur.older_for(batch.generation()));
+    // The old state shares its list with the new one: it can wait for a later grace period.
+    if (cur.enabled != on) {
+      publish_in(batch, cur.list, on, cur.older_for(batch.generation()), /*light=*/true);
+    }
   }
-  [[nodiscard]] bool enabled() const noexcept {
-    const detail::ReadSection section;
-    return state_.load()->enabled;
-  }
+  /// The switch as last set.
+  [[nodiscard]] bool enabled() const noexcept { return enabled_.load(std::memory_order_relaxed); }
 
   /// Attaches an adapter under `name` with a user scale, or replaces the one already attached
   /// under that name in one step. Validates every slot shape against this layer first and
@@ -571,7 +572,7 @@ class LoRALinear {
   // Publishes a state with this list and switch, tagged with the batch's generation.
   void publish_in(detail::StateClock::Batch& batch,
                   std::shared_ptr<const std::vector<Attachment>> list, bool enabled,
-                  const LayerState* older) {
+                  const LayerState* older, bool light = false) {
     auto next = std::make_unique<LayerState>();
     batch.retired().reserve(1);
     next->generation = batch.generation();
@@ -585,11 +586,17 @@ class LoRALinear {
     next->list = std::move(list);
     const LayerState* old = state_.load();
     hint_.store(enabled && any, std::memory_order_relaxed);
+    enabled_.store(enabled, std::memory_order_relaxed);
     state_.store(next.release());
     batch.changed();
     // A state tagged with this batch's generation was never visible to a reader at an older
     // one, and its `older` was carried over: it is retired like any other.
-    batch.retired().retire(std::unique_ptr<const detail::Retired>(old));
+    std::unique_ptr<const detail::Retired> retired(old);
+    if (light) {
+      batch.retire_light(std::move(retired));
+    } else {
+      batch.retired().retire(std::move(retired));
+    }
   }
 
   // Publishes a copy of the list with f applied to the attachment called `name`.
@@ -668,7 +675,8 @@ class LoRALinear {
   mutable detail::StateClock own_clock_;
   std::atomic<detail::StateClock*> clock_{&own_clock_};
   std::atomic<const LayerState*> state_;
-  std::atomic<bool> hint_{false};  // some unmerged attachment and the switch on
+  std::atomic<bool> hint_{false};    // some unmerged attachment and the switch on
+  std::atomic<bool> enabled_{true};  // the switch of the newest state
 };
 
 }  // namespace lorakit
