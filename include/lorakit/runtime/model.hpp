@@ -30,6 +30,7 @@
 #include "lorakit/layer/lora_linear.hpp"
 #include "lorakit/layer/pass.hpp"
 #include "lorakit/runtime/adapter.hpp"
+#include "lorakit/runtime/diagnosis.hpp"
 #include "lorakit/runtime/targeting.hpp"
 #include "lorakit/variants/lora.hpp"
 
@@ -88,6 +89,9 @@ class Model {
  public:
   struct Options {
     NameMap names;  ///< adapter module name -> registered layer name
+    /// The base model the host runs (e.g. "HuggingFaceTB/SmolLM2-135M-Instruct"), named next to
+    /// the adapter's own base when attach() refuses an adapter. May be empty.
+    std::string base;
   };
 
   struct AttachOptions {
@@ -165,7 +169,7 @@ class Model {
         auto weights = place(adapter_name, module, *e.data, where, problems);
         if (!weights) continue;
         Placed p{handle.get(), *weights, e.adapter->params(module)};
-        check_placed(p, adapter_name, e.scale, where, problems);
+        check_placed(p, adapter_name, e.scale, e.adapter->info().format, where, problems);
         late.push_back(Late{&e, adapter_name, module_name, p});
       }
     }
@@ -323,7 +327,11 @@ class Model {
   ///   registered layer), Errc::missing_tensor (a layer the target rule selects without
   ///   weights), Errc::shape_mismatch / limit_exceeded (from the layers), Errc::unsupported
   ///   (DoRA, embeddings, saved full tensors unless ignored), Errc::bad_config (bad scale or
-  ///   name, or replacing a merged adapter). Nothing is attached then.
+  ///   name, or replacing a merged adapter). Nothing is attached then. The problems come in
+  ///   order of importance (a model of other widths before a refused modules_to_save), modules
+  ///   in natural order, shapes as the adapter's file stores them; when they point at a wrong
+  ///   base model, Error::diagnosis() leads the message with the adapter's base against this
+  ///   model's (Options::base, its layers' widths) and the mismatch that dominates.
   AdapterId attach(std::shared_ptr<const Adapter> adapter) {
     return attach(std::move(adapter), AttachOptions{});
   }
@@ -390,7 +398,7 @@ class Model {
       const auto weights = place(name, module, *data, where, problems);
       if (!weights) continue;
       Placed p{it->second.get(), *weights, adapter->params(module)};
-      check_placed(p, name, options.scale, where, problems);
+      check_placed(p, name, options.scale, info.format, where, problems);
       plan.push_back(p);
     }
     // The target rule speaks the adapter's names: checked when the model uses them too (no
@@ -415,6 +423,7 @@ class Model {
         }
       }
     }
+    if (!problems.empty()) diagnose(problems, name, *adapter);
     problems.throw_if_any();
 
     // Commit: attach (replacing by name) on the planned layers, detach the name elsewhere. On
@@ -647,16 +656,29 @@ class Model {
     std::vector<std::string> skipped;
   };
 
-  // The layer's check of a planned module, its problems named by `where` (file and module).
+  // The layer's check of a planned module, its problems named by `where` (file and module),
+  // their shapes also as a file of `format` stores them.
   static void check_placed(const Placed& p, const std::string& adapter, float scale,
-                           const ErrorContext& where, ProblemList& problems) {
+                           AdapterFormat format, const ErrorContext& where, ProblemList& problems) {
     ProblemList local;
     p.layer->check(adapter, p.weights, p.params, scale, local);
     for (Problem& q : local.items()) {
       if (q.context.module.empty()) q.context.module = where.module;
       if (q.context.file.empty()) q.context.file = where.file;
+      detail::add_file_shapes(q.context, format);
     }
     problems.append(std::move(local));
+  }
+
+  // Orders attach's problems by importance and leads them with what they mean together: the
+  // adapter's base against this model's layers (detail::diagnose_attach).
+  void diagnose(ProblemList& problems, const std::string& name, const Adapter& adapter) const {
+    detail::ModelFacts facts{.base = options_.base, .layers = {}};
+    facts.layers.reserve(layers_.size());
+    for (const auto& [layer_name, layer] : layers_) {
+      facts.layers.push_back({layer_name, layer->in_features(), layer->out_features()});
+    }
+    detail::diagnose_attach(problems, name, adapter, facts);
   }
 
   // The adapter's tensors plus the f32 copies made for the layers.
