@@ -68,16 +68,13 @@ class ToyModel {
                  user_scale, down);
   }
 
-  void set_lora(bool on) noexcept {
-    up_.set_enabled(on);
-    down_.set_enabled(on);
-  }
-
-  // logits[1, vocab] for one token embedding x[1, hidden].
-  void forward(const RowMatrix& x, RowMatrix& logits) {
-    up_.forward(lorakit::make_view(x), lorakit::make_view(h_), ws_);
+  // logits[1, vocab] for one token embedding x[1, hidden], with the adapters `lora` selects
+  // (the attached set by default; Selection::base() for the base alone).
+  void forward(const RowMatrix& x, RowMatrix& logits,
+               const lorakit::Selection& lora = lorakit::Selection::current()) {
+    up_.forward(lorakit::make_view(x), lorakit::make_view(h_), ws_, lora);
     h_ = h_.cwiseMax(0.0f);
-    down_.forward(lorakit::make_cview(h_), lorakit::make_view(logits), ws_);
+    down_.forward(lorakit::make_cview(h_), lorakit::make_view(logits), ws_, lora);
   }
 
   Layer& up() noexcept { return up_; }
@@ -109,9 +106,7 @@ int main() {
   const RowMatrix x = generated(1, ToyModel::kHidden, 7, 1.0f);
   RowMatrix base(1, ToyModel::kVocab);
   RowMatrix adapted(1, ToyModel::kVocab);
-  model.set_lora(false);
-  model.forward(x, base);
-  model.set_lora(true);
+  model.forward(x, base, lorakit::Selection::base());
   model.forward(x, adapted);
   std::printf("lorakit %s demo: toy model %td -> %td -> %td, adapter 'style' rank 8, alpha 16\n\n",
               lorakit::version.data(), ToyModel::kHidden, ToyModel::kFfn, ToyModel::kVocab);
@@ -125,16 +120,16 @@ int main() {
               static_cast<double>((adapted - base).cwiseAbs().maxCoeff()));
 
   // 2. A drafter: each step drafts a token with LoRA on, then verifies it with LoRA off, on the
-  // same weights. The next input mixes the previous one with the accepted token.
-  std::printf("speculative decoding, one toggle pair per step:\n");
+  // same weights. The choice travels with each call (a Selection value), so a drafter and a
+  // verifier could as well run on two threads at once. The next input mixes the previous one
+  // with the accepted token.
+  std::printf("speculative decoding, LoRA chosen per call:\n");
   RowMatrix token = x;
   RowMatrix draft(1, ToyModel::kVocab);
   RowMatrix verify(1, ToyModel::kVocab);
   for (int step = 1; step <= 5; ++step) {
-    model.set_lora(true);
     model.forward(token, draft);
-    model.set_lora(false);
-    model.forward(token, verify);
+    model.forward(token, verify, lorakit::Selection::base());
     const Index d = argmax(draft);
     const Index v = argmax(verify);
     std::printf("  step %d: draft (LoRA on) token %2td, verify (LoRA off) token %2td -> %s\n", step,
@@ -143,8 +138,9 @@ int main() {
         0.5f * token + generated(1, ToyModel::kHidden, static_cast<std::uint32_t>(10 + v), 1.0f);
   }
 
-  // 3. The cost of a toggle: one relaxed atomic store per layer.
-  constexpr int kToggles = 10'000'000;
+  // 3. The cost of a toggle of the layer's own switch, for hosts that flip it for every caller
+  // at once: a writer step that publishes a new state without waiting for readers.
+  constexpr int kToggles = 1'000'000;
   Layer& layer = model.up();
   const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < kToggles; ++i) layer.set_enabled((i & 1) == 0);

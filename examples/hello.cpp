@@ -31,8 +31,7 @@ int main() {
   // y = x*W^T + 0.5*(16/2)*(x*A)*B: x*W^T = 1, x*A = [2, 2], (x*A)*B = 0.4, scale 4.
   layer.forward(make_cview(x), make_view(y), ws);
   std::printf("LoRA on:  y[0,0] = %.3f\n", static_cast<double>(y(0, 0)));  // 1 + 4*0.4 = 2.6
-  layer.set_enabled(false);
-  layer.forward(make_cview(x), make_view(y), ws);                          // exactly the base
+  layer.forward(make_cview(x), make_view(y), ws, Selection::base());       // exactly the base
   std::printf("LoRA off: y[0,0] = %.3f\n", static_cast<double>(y(0, 0)));  // 1.0
   return 0;
 }

@@ -94,11 +94,13 @@ struct TinyModel {
   }
 
   // Runs the layers one after another (a stand-in for a transformer's forward pass).
-  RowMatrix forward(const RowMatrix& x, lorakit::Workspace& ws) const {
+  // With a Pass, every layer computes the state the pass pinned, with its selection.
+  template <class... Pass>
+  RowMatrix forward(const RowMatrix& x, lorakit::Workspace& ws, const Pass&... pass) const {
     RowMatrix h = x;
     for (const auto& layer : layers) {
       RowMatrix y(h.rows(), kHidden);
-      layer->forward(lorakit::make_cview(h), lorakit::make_view(y), ws);
+      layer->forward(lorakit::make_cview(h), lorakit::make_view(y), ws, pass...);
       h = y.array().tanh().matrix();
     }
     return h;
@@ -161,7 +163,30 @@ int main(int argc, char** argv) {
         passes.load(), static_cast<unsigned long long>(tiny.model.identity()),
         max_abs_diff(swapped, both));
 
-    // The drafter's switch: one store turns every layer back to the base.
+    // A drafter and a verifier at once on the same layers: each pins one state for its whole
+    // pass and says which adapters it computes; nothing either of them does is shared.
+    const lorakit::Selection draft = tiny.model.select({{"style", 0.5f}});
+    RowMatrix verified;
+    std::thread verifier([&] {
+      lorakit::Workspace own(tiny.model.workspace_floats(x.rows()));
+      const lorakit::Pass pass = tiny.model.pass(lorakit::Selection::base());
+      verified = tiny.forward(x, own, pass);
+    });
+    RowMatrix drafted;
+    std::uint64_t draft_identity = 0;
+    {
+      const lorakit::Pass pass = tiny.model.pass(draft);
+      drafted = tiny.forward(x, ws, pass);
+      draft_identity = pass.identity();
+    }
+    verifier.join();
+    std::printf(
+        "drafter ('style' only) and verifier (base) on two threads: verifier %s the base, "
+        "draft identity %016llx, max |draft - base| = %.4f\n",
+        verified == base ? "equals" : "DIFFERS FROM",
+        static_cast<unsigned long long>(draft_identity), max_abs_diff(drafted, base));
+
+    // The model-wide switch: every layer back to the base for every caller.
     tiny.model.set_enabled(false);
     std::printf("model switch off: output %s the base\n",
                 tiny.forward(x, ws) == base ? "equals" : "DIFFERS FROM");
