@@ -37,6 +37,7 @@ TEST_CASE("LowRankKernel: a name and noexcept project and expand", "[core][conce
   STATIC_REQUIRE_FALSE(LowRankKernel<at::KernelMissingName>);
   STATIC_REQUIRE_FALSE(LowRankKernel<at::KernelMissingProject>);
   STATIC_REQUIRE_FALSE(LowRankKernel<at::KernelMissingExpand>);
+  STATIC_REQUIRE_FALSE(LowRankKernel<at::KernelFloatOnly>);
   STATIC_REQUIRE_FALSE(LowRankKernel<at::KernelProjectMayThrow>);
 }
 

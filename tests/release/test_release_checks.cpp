@@ -24,7 +24,8 @@ using lorakit::DType;
 using lorakit::Errc;
 using lorakit::Shape;
 
-TEST_CASE("release: a float view of a 16-bit tensor is refused, not garbage", "[release]") {
+TEST_CASE("release: a float view of a 16-bit tensor is refused, and typed views read it",
+          "[release]") {
   const std::vector<std::uint16_t> halves(4 * 2, 0x3c00);  // 1.0 in F16
   for (DType dtype : {DType::f16, DType::bf16}) {
     INFO(lorakit::to_string(dtype));
@@ -40,7 +41,16 @@ TEST_CASE("release: a float view of a 16-bit tensor is refused, not garbage", "[
     m.a = t;
     m.b = AdapterTensor{dtype, Shape{2, 4}, t.bytes};
     m.rank = 2;
-    CHECK_THROWS_AS(lorakit::Adapter::weights(m), lorakit::Error);
+    // The weights carry their stored type: they read as 1.0, never as reinterpreted floats.
+    const lorakit::LoRA::Weights w = lorakit::Adapter::weights(m);
+    CHECK(w.a.dtype() == dtype);
+    CHECK(w.b.dtype() == dtype);
+    CHECK(w.a(3, 1) ==
+          (dtype == DType::f16 ? 1.0f : lorakit::BFloat16::from_bits(0x3c00).to_float()));
+    // A dtype the kernels cannot read is refused in every build.
+    AdapterModule q = m;
+    q.a.dtype = DType::i16;
+    CHECK_THROWS_AS(lorakit::Adapter::weights(q), lorakit::Error);
   }
   const std::vector<float> floats(8, 1.0f);
   const AdapterTensor f{DType::f32, Shape{4, 2}, std::as_bytes(std::span<const float>(floats))};

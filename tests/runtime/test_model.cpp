@@ -234,7 +234,7 @@ TEST_CASE("Model: adapters that replace full tensors need an explicit opt-in", "
   CHECK(model.list().size() == 1);
 }
 
-TEST_CASE("Model: 16-bit adapters attach through an f32 copy", "[runtime][model]") {
+TEST_CASE("Model: 16-bit adapters attach as stored, with no f32 copy", "[runtime][model]") {
   TinyModel m(1, 16);
   Model model;
   register_all(model, m);
@@ -284,7 +284,22 @@ TEST_CASE("Model: 16-bit adapters attach through an f32 copy", "[runtime][model]
   model.detach("e");
   model.attach(bf16, {.name = "h"});
   check_identical(lorakit::make_cview(y_exact), lorakit::make_cview(run(m, 0, x)), "bf16 vs f32");
-  CHECK(model.list()[0].bytes > bf16->memory_bytes());  // counts the f32 copy
+  // The kernels read the bf16 bytes in place: the layers view the adapter's own tensors.
+  CHECK(model.list()[0].bytes == bf16->memory_bytes());
+  const auto list = m.layers[0]->attachments();
+  REQUIRE(list.size() == 1);
+  CHECK(list[0].weights.a.dtype() == lorakit::DType::bf16);
+  CHECK(list[0].weights.a.data() == bf16->find(m.names[0])->a.bytes.data());
+
+  // Merging widens the 16-bit factors exactly: the same weights as merging the f32 adapter.
+  model.merge("h");
+  const RowMatrix w_half = m.weights[0];
+  model.unmerge("h");
+  model.detach("h");
+  model.attach(exact, {.name = "e"});
+  model.merge("e");
+  check_identical(lorakit::make_cview(m.weights[0]), lorakit::make_cview(w_half), "merged W");
+  model.unmerge("e");
 }
 
 TEST_CASE("Model: identity follows content and scale, not names", "[runtime][model]") {

@@ -70,6 +70,16 @@ struct Kernel {
   static constexpr std::string_view name = "k";
   static void project(ConstMatrixView, ConstMatrixView, MatrixView) noexcept {}
   static void expand(ConstMatrixView, ConstMatrixView, float, MatrixView) noexcept {}
+  template <class T>
+  static void project(ConstMatrixView, WeightView<T>, MatrixView) noexcept {}
+  template <class T>
+  static void expand(ConstMatrixView, WeightView<T>, float, MatrixView) noexcept {}
+};
+// Float weights only: cannot run 16-bit adapters.
+struct KernelFloatOnly {
+  static constexpr std::string_view name = "k";
+  static void project(ConstMatrixView, ConstMatrixView, MatrixView) noexcept {}
+  static void expand(ConstMatrixView, ConstMatrixView, float, MatrixView) noexcept {}
 };
 struct KernelMissingName {
   static void project(ConstMatrixView, ConstMatrixView, MatrixView) noexcept {}

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "lorakit/core/slot.hpp"
+#include "lorakit/core/stored_view.hpp"
 #include "lorakit/core/types.hpp"
 #include "lorakit/core/workspace.hpp"
 
@@ -50,6 +51,8 @@ concept MergeableBase = LinearBase<B> && requires(B& b, const B& cb) {
 /// - K::name names the kernel in tests and benchmarks;
 /// - K::project(x, a, t) writes t:(n,r) = x:(n,in) * a:(in,r), never throws;
 /// - K::expand(t, b, s, y) adds s * t:(n,r) * b:(r,out) to y:(n,out), never throws.
+/// A kernel of the low-rank path: project (t = x * A) and expand (y += s * t * B) on float
+/// weights, and on Float16 / BFloat16 weights (WeightView<T>) widened as they are read.
 template <class K>
 concept LowRankKernel = requires(float s) {
   { K::name } -> std::convertible_to<std::string_view>;
@@ -63,6 +66,16 @@ concept LowRankKernel = requires(float s) {
               detail::fresh<MatrixView>())
   }
   noexcept;
+  {
+    K::project(detail::fresh<ConstMatrixView>(), detail::fresh<WeightView<Float16>>(),
+               detail::fresh<MatrixView>())
+  }
+  noexcept;
+  {
+    K::expand(detail::fresh<ConstMatrixView>(), detail::fresh<WeightView<BFloat16>>(), s,
+              detail::fresh<MatrixView>())
+  }
+  noexcept;
 };
 
 namespace detail {
@@ -72,6 +85,10 @@ struct KernelArchetype {
   static constexpr std::string_view name = "archetype";
   static void project(ConstMatrixView x, ConstMatrixView a, MatrixView t) noexcept;
   static void expand(ConstMatrixView t, ConstMatrixView b, float s, MatrixView y) noexcept;
+  template <class T>
+  static void project(ConstMatrixView x, WeightView<T> a, MatrixView t) noexcept;
+  template <class T>
+  static void expand(ConstMatrixView t, WeightView<T> b, float s, MatrixView y) noexcept;
 };
 }  // namespace detail
 
@@ -90,7 +107,7 @@ concept AdapterVariant = requires(const typename V::Weights& w, const typename V
   { V::name } -> std::convertible_to<std::string_view>;
   { V::slots[i] } -> std::convertible_to<Slot>;
   { p.rank } -> std::convertible_to<Index>;
-  { V::slot(w, i) } -> std::same_as<ConstMatrixView>;
+  { V::slot(w, i) } -> std::convertible_to<StoredView>;
   { V::bind(tensors) } -> std::same_as<typename V::Weights>;
   { V::scale(p) }
   noexcept->std::same_as<float>;

@@ -205,7 +205,7 @@ class LoRALinear {
     }
     for (std::size_t i = 0; i < Variant::slots.size(); ++i) {
       const Slot& slot = Variant::slots[i];
-      const ConstMatrixView t = Variant::slot(w, i);
+      const StoredView t = Variant::slot(w, i);
       const Shape expected = slot_shape(slot, in_features(), out_features(), rank);
       const Shape actual{t.rows(), t.cols()};
       if (expected != actual) {
@@ -665,7 +665,7 @@ class LoRALinear {
   }
 
   // The two factors whose product merge folds into W (A:(in,r), B:(r,out) for LoRA).
-  static std::pair<ConstMatrixView, ConstMatrixView> merge_factors(const Attachment& a) noexcept {
+  static std::pair<StoredView, StoredView> merge_factors(const Attachment& a) noexcept {
     return {Variant::slot(a.weights, 0), Variant::slot(a.weights, 1)};
   }
 

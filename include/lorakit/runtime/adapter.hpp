@@ -17,6 +17,7 @@
 
 #include "lorakit/config.hpp"
 #include "lorakit/core/dtype.hpp"
+#include "lorakit/core/stored_view.hpp"
 #include "lorakit/core/types.hpp"
 #include "lorakit/detail/hash.hpp"
 #include "lorakit/error.hpp"
@@ -71,6 +72,27 @@ struct AdapterTensor {
                       " tensor: convert it first (LoadOptions::convert_to_f32)");
     }
     return make_view(reinterpret_cast<const float*>(bytes.data()), rows(), cols());
+  }
+
+  /// The tensor as a rows x cols view in its stored type, for F32, F16 and BF16 tensors whose
+  /// bytes are aligned to their element size (the loaders' own buffers always are); nullopt
+  /// otherwise.
+  [[nodiscard]] std::optional<StoredView> stored() const noexcept {
+    const auto address = reinterpret_cast<std::uintptr_t>(bytes.data());
+    switch (dtype) {
+      case DType::f32:
+        if (address % alignof(float) != 0) return std::nullopt;
+        return StoredView(make_view(reinterpret_cast<const float*>(bytes.data()), rows(), cols()));
+      case DType::f16:
+        if (address % alignof(Float16) != 0) return std::nullopt;
+        return StoredView(
+            weight_view(reinterpret_cast<const Float16*>(bytes.data()), rows(), cols(), cols()));
+      case DType::bf16:
+        if (address % alignof(BFloat16) != 0) return std::nullopt;
+        return StoredView(
+            weight_view(reinterpret_cast<const BFloat16*>(bytes.data()), rows(), cols(), cols()));
+      default: return std::nullopt;
+    }
   }
 };
 
@@ -183,10 +205,18 @@ class Adapter {
   [[nodiscard]] float scale(const AdapterModule& m) const noexcept {
     return LoRA::scale(params(m));
   }
-  /// LoRA weights of one module as float views.
-  /// @throws lorakit::Error (Errc::unsupported_dtype) unless both tensors are F32
+  /// LoRA weights of one module, each tensor in its stored type (F32, F16 or BF16).
+  /// @throws lorakit::Error (Errc::unsupported_dtype) for any other dtype (Q8_0 kept as stored)
   [[nodiscard]] static LoRA::Weights weights(const AdapterModule& m) {
-    return LoRA::Weights{m.a.view(), m.b.view()};
+    const std::optional<StoredView> a = m.a.stored();
+    const std::optional<StoredView> b = m.b.stored();
+    if (!a || !b) {
+      throw Error(Errc::unsupported_dtype, {},
+                  std::string("LoRA weights stored as ") + std::string(to_string(m.a.dtype)) +
+                      " / " + std::string(to_string(m.b.dtype)) +
+                      ": the kernels read F32, F16 and BF16 (2-byte aligned)");
+    }
+    return LoRA::Weights{*a, *b};
   }
 
   /// The modules, and saved tensors, whose names `keep(std::string_view)` accepts, as a new

@@ -706,8 +706,8 @@ class Model {
                        "for a base in llama.cpp's layout");
       return std::nullopt;
     }
-    const std::optional<ConstMatrixView> a = as_f32(module.a, data);
-    const std::optional<ConstMatrixView> b = as_f32(module.b, data);
+    const std::optional<StoredView> a = as_stored(module.a, data);
+    const std::optional<StoredView> b = as_stored(module.b, data);
     if (!a || !b) {
       problems.add(Errc::unsupported_dtype, where,
                    "adapter '" + name + "': tensors must be F32, F16 or BF16");
@@ -749,10 +749,13 @@ class Model {
     return false;
   }
 
-  // The tensor as an f32 view: in place for F32, else a converted copy kept in `data`.
-  static std::optional<ConstMatrixView> as_f32(const AdapterTensor& t, detail::AttachedData& data) {
-    if (t.dtype == DType::f32) return t.view();
-    if (t.dtype != DType::f16 && t.dtype != DType::bf16) return std::nullopt;
+  // The tensor as the kernels read it: in place in its stored type (F32, F16, BF16), or, for
+  // bytes not aligned to their element, an f32 copy kept in `data`.
+  static std::optional<StoredView> as_stored(const AdapterTensor& t, detail::AttachedData& data) {
+    if (const std::optional<StoredView> v = t.stored()) return v;
+    if (t.dtype != DType::f32 && t.dtype != DType::f16 && t.dtype != DType::bf16) {
+      return std::nullopt;
+    }
     std::vector<float>& out = data.converted.emplace_back(static_cast<std::size_t>(t.elements()));
     t.copy_to_f32(out.data());
     return make_view(static_cast<const float*>(out.data()), t.rows(), t.cols());

@@ -12,6 +12,7 @@
 #include "lorakit/config.hpp"
 #include "lorakit/core/concepts.hpp"
 #include "lorakit/core/slot.hpp"
+#include "lorakit/core/stored_view.hpp"
 #include "lorakit/core/types.hpp"
 #include "lorakit/core/workspace.hpp"
 
@@ -34,16 +35,18 @@ struct LoRA {
     Scaling scaling = Scaling::alpha_over_rank;
   };
 
-  /// Views of the adapter's tensors in lorakit's layout; their owner keeps them alive.
+  /// Views of the adapter's tensors in lorakit's layout, each in the type it is stored in
+  /// (f32, f16 or bf16: the kernels widen 16-bit weights in registers); their owner keeps them
+  /// alive.
   struct Weights {
-    ConstMatrixView a;  ///< A:(in,r)
-    ConstMatrixView b;  ///< B:(r,out)
+    StoredView a;  ///< A:(in,r)
+    StoredView b;  ///< B:(r,out)
   };
 
   static constexpr std::array<Slot, 2> slots{
       {{"lora_A", Dim::in, Dim::rank}, {"lora_B", Dim::rank, Dim::out}}};
 
-  [[nodiscard]] static ConstMatrixView slot(const Weights& w, std::size_t i) noexcept {
+  [[nodiscard]] static StoredView slot(const Weights& w, std::size_t i) noexcept {
     LORAKIT_ASSERT(i < slots.size());
     return i == 0 ? w.a : w.b;
   }
@@ -75,7 +78,16 @@ struct LoRA {
   template <class Kernel>
   static void apply(const Weights& w, float s, ConstMatrixView x, MatrixView y, Workspace& ws,
                     Kernel /*kernel*/) noexcept {
-    const Index r = w.a.cols();
+    w.a.visit([&](auto a) noexcept {
+      w.b.visit([&](auto b) noexcept { apply_typed<Kernel>(a, b, s, x, y, ws); });
+    });
+  }
+
+ private:
+  template <class Kernel, class TA, class TB>
+  static void apply_typed(WeightView<TA> a, WeightView<TB> b, float s, ConstMatrixView x,
+                          MatrixView y, Workspace& ws) noexcept {
+    const Index r = a.cols;
     const Index n = x.rows();
     if (r == 0 || n == 0) return;
     if (ws.capacity() >= r) {
@@ -83,8 +95,8 @@ struct LoRA {
       for (Index i0 = 0; i0 < n; i0 += block) {
         const Index m = std::min(block, n - i0);
         MatrixView t = ws.scratch(m, r);
-        Kernel::project(row_range(x, i0, m), w.a, t);
-        Kernel::expand(make_cview(t), w.b, s, row_range(y, i0, m));
+        Kernel::project(row_range(x, i0, m), a, t);
+        Kernel::expand(make_cview(t), b, s, row_range(y, i0, m));
       }
       return;
     }
@@ -93,13 +105,13 @@ struct LoRA {
     const Index block = kStackFloats / chunk;
     for (Index k0 = 0; k0 < r; k0 += chunk) {
       const Index kr = std::min(chunk, r - k0);
-      const ConstMatrixView a = make_view(w.a.data() + k0, w.a.rows(), kr, w.a.outerStride());
-      const ConstMatrixView b = row_range(w.b, k0, kr);
+      const WeightView<TA> ak{a.data + k0, a.rows, kr, a.stride};
+      const WeightView<TB> bk{b.data + k0 * b.stride, kr, b.cols, b.stride};
       for (Index i0 = 0; i0 < n; i0 += block) {
         const Index m = std::min(block, n - i0);
         MatrixView t = make_view(stack, m, kr, kr);
-        Kernel::project(row_range(x, i0, m), a, t);
-        Kernel::expand(make_cview(t), b, s, row_range(y, i0, m));
+        Kernel::project(row_range(x, i0, m), ak, t);
+        Kernel::expand(make_cview(t), bk, s, row_range(y, i0, m));
       }
     }
   }
