@@ -9,6 +9,10 @@
 //                      contiguous runs ("runs") or round-robin ("interleaved"); the base is a
 //                      no-op so the figure is the adapter path alone; x_single = time with every
 //                      row on one adapter (measured in the same run) / this time
+//   BM_Bf16Adapter   - one 4096 -> 4096 layer (no-op base) with a rank-16 bf16 adapter
+//                      attached as stored ("kept") or widened to f32 first ("converted", as
+//                      LoadOptions::convert_to_f32 = true does); forward of n rows, and the
+//                      adapter's bytes as Model::list() reports them
 //   BM_SharedLayer   - forward of one row through one small layer (64 -> 64, r = 4, no-op
 //                      base) from 1 and 2 threads at once: the cost of the read side of hot
 //                      swap (what every call pays to see one adapter state) and whether
@@ -24,6 +28,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -183,6 +188,65 @@ void BM_MixedBatch(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// A rank-r adapter on one d x d module whose tensors are bf16 (kept) or their exact f32
+// widening (converted).
+std::shared_ptr<const lorakit::Adapter> bf16_adapter(Index d, Index r, bool converted) {
+  auto bits = std::make_shared<std::vector<std::uint16_t>>();
+  auto floats = std::make_shared<std::vector<float>>();
+  const std::size_t n = static_cast<std::size_t>(d * r);
+  for (std::size_t i = 0; i < 2 * n; ++i) {
+    const auto b =
+        lorakit::BFloat16::from_float(0.01f * static_cast<float>(static_cast<int>(i % 17) - 8));
+    bits->push_back(b.bits);
+    floats->push_back(b.to_float());
+  }
+  auto tensor = [&](std::size_t offset, lorakit::Shape shape) {
+    if (converted) {
+      return lorakit::AdapterTensor{
+          lorakit::DType::f32, shape,
+          std::as_bytes(std::span<const float>(floats->data() + offset, n))};
+    }
+    return lorakit::AdapterTensor{
+        lorakit::DType::bf16, shape,
+        std::as_bytes(std::span<const std::uint16_t>(bits->data() + offset, n))};
+  };
+  lorakit::AdapterModule m;
+  m.a = tensor(0, lorakit::Shape{d, r});
+  m.b = tensor(n, lorakit::Shape{r, d});
+  m.rank = r;
+  m.alpha = static_cast<float>(2 * r);
+  lorakit::AdapterInfo info;
+  info.name = converted ? "converted" : "kept";
+  info.rank = r;
+  info.alpha = m.alpha;
+  std::shared_ptr<const void> owner =
+      converted ? std::shared_ptr<const void>(floats) : std::shared_ptr<const void>(bits);
+  return std::make_shared<const lorakit::Adapter>(
+      info, std::map<std::string, lorakit::AdapterModule>{{"layer", m}},
+      std::map<std::string, lorakit::AdapterTensor>{},
+      std::vector<std::shared_ptr<const void>>{owner});
+}
+
+void BM_Bf16Adapter(benchmark::State& state) {
+  const Index d = 4096;
+  const Index n = state.range(1);
+  const bool converted = state.range(0) == 1;
+  Layer layer(Base(Zero{}, d, d));
+  lorakit::Model model;
+  model.add("layer", layer);
+  model.attach(bf16_adapter(d, 16, converted));
+  const RowMatrix x = RowMatrix::Constant(n, d, 0.5f);
+  RowMatrix y(n, d);
+  lorakit::Workspace ws(layer.workspace_floats(n));
+  for (auto _ : state) {
+    layer.forward(lorakit::make_view(x), lorakit::make_view(y), ws);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["adapter_bytes"] = static_cast<double>(model.list()[0].bytes);
+  state.SetLabel(converted ? "bf16 widened to f32" : "bf16 kept");
+}
+
 struct SharedLayer {
   Layer layer{Base(Zero{}, 64, 64)};
   lorakit::Model model;
@@ -211,6 +275,13 @@ void BM_SharedLayer(benchmark::State& state) {
 
 }  // namespace
 
+BENCHMARK(BM_Bf16Adapter)
+    ->ArgNames({"converted", "rows"})
+    ->Args({0, 1})
+    ->Args({1, 1})
+    ->Args({0, 64})
+    ->Args({1, 64})
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SharedLayer)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_Toggle)->Arg(1)->Arg(0);
 BENCHMARK(BM_AttachDetach)->Unit(benchmark::kMicrosecond)->MinTime(1.0);
