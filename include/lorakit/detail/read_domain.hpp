@@ -3,6 +3,7 @@
 // ReadDomain: lock-free read sections and grace periods for values writers replace.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -162,7 +163,10 @@ class RetireList {
   ~RetireList() { release(); }
 
   /// Room for `n` more values, so that retire() after a publish cannot fail.
-  void reserve(std::size_t n) { items_.reserve(items_.size() + n); }
+  void reserve(std::size_t n) {
+    const std::size_t need = items_.size() + n;
+    if (need > items_.capacity()) items_.reserve(std::max(need, 2 * items_.capacity()));
+  }
 
   /// Takes `value` (already unreachable for new readers). @pre reserve() made room
   void retire(std::unique_ptr<const Retired> value) noexcept {
