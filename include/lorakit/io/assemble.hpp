@@ -37,12 +37,12 @@ enum class BaseLayout : unsigned char {
 
 /// Options for loading an adapter from a file.
 struct LoadOptions {
-  std::string name;            ///< the adapter's name; empty: the directory's (file's) name
+  std::string name;  ///< the adapter's name; empty: the directory's (file's) name
   /// Widen F16/BF16 tensors to F32 while loading. Off by default: the kernels read 16-bit
   /// weights as stored, at half the memory. Q8_0 is always dequantised to F32.
   bool convert_to_f32 = false;
-  bool check_finite = true;    ///< report NaN / infinite weights as Errc::non_finite
-  ReadLimits limits;           ///< bounds on what the file may ask for
+  bool check_finite = true;  ///< report NaN / infinite weights as Errc::non_finite
+  ReadLimits limits;         ///< bounds on what the file may ask for
   BaseLayout base_layout = BaseLayout::unspecified;  ///< see BaseLayout
   int n_head = 0;     ///< attention heads of the base (BaseLayout::hf on a GGUF llama adapter)
   int n_head_kv = 0;  ///< key/value heads; 0: the same as n_head
