@@ -40,14 +40,6 @@ std::string first_difference(const RowMatrix& a, const RowMatrix& b) {
   return "equal";
 }
 
-template <class... Extra>
-RowMatrix forward(const TinyModel& m, std::size_t k, const RowMatrix& x, const Extra&... extra) {
-  RowMatrix y(x.rows(), m.weights[k].rows());
-  lorakit::Workspace ws(m.layers[k]->workspace_floats(x.rows()));
-  m.layers[k]->forward(lorakit::make_cview(x), lorakit::make_view(y), ws, extra...);
-  return y;
-}
-
 }  // namespace
 
 TEST_CASE("Selection: an explicit list computes its adapters at its scales, whatever the set",
@@ -61,13 +53,13 @@ TEST_CASE("Selection: an explicit list computes its adapters at its scales, what
 
   // References: the layers' current set, one configuration at a time.
   model.attach(a, {.scale = 0.5f});
-  const RowMatrix ref_a = forward(m, 0, x);
+  const RowMatrix ref_a = run(m, 0, x);
   model.attach(b, {.scale = 2.0f});
-  const RowMatrix ref_ab = forward(m, 0, x);
+  const RowMatrix ref_ab = run(m, 0, x);
   model.detach("a");
-  const RowMatrix ref_b = forward(m, 0, x);
+  const RowMatrix ref_b = run(m, 0, x);
   model.detach("b");
-  const RowMatrix ref_base = forward(m, 0, x);
+  const RowMatrix ref_base = run(m, 0, x);
   REQUIRE_FALSE(same_bits(ref_a, ref_base));
 
   // Now attached at other scales, b inactive: explicit selections ignore both.
@@ -76,29 +68,29 @@ TEST_CASE("Selection: an explicit list computes its adapters at its scales, what
   const Selection just_a = model.select({{"a", 0.5f}});
   const Selection both = model.select({{"a", 0.5f}, {"b", 2.0f}});
   const Selection just_b = model.select({{"b", 2.0f}});
-  INFO(first_difference(forward(m, 0, x, just_a), ref_a));
-  CHECK(same_bits(forward(m, 0, x, just_a), ref_a));
-  CHECK(same_bits(forward(m, 0, x, both), ref_ab));
-  CHECK(same_bits(forward(m, 0, x, just_b), ref_b));
-  CHECK(same_bits(forward(m, 0, x, Selection::base()), ref_base));
-  CHECK_FALSE(same_bits(forward(m, 0, x), ref_a));  // the current set: a at 3.0
+  INFO(first_difference(run(m, 0, x, just_a), ref_a));
+  CHECK(same_bits(run(m, 0, x, just_a), ref_a));
+  CHECK(same_bits(run(m, 0, x, both), ref_ab));
+  CHECK(same_bits(run(m, 0, x, just_b), ref_b));
+  CHECK(same_bits(run(m, 0, x, Selection::base()), ref_base));
+  CHECK_FALSE(same_bits(run(m, 0, x), ref_a));  // the current set: a at 3.0
 
   // The switches still win: off means the base for every selection.
   model.set_enabled(false);
-  CHECK(same_bits(forward(m, 0, x, both), ref_base));
+  CHECK(same_bits(run(m, 0, x, both), ref_base));
   model.set_enabled(true);
   m.layers[0]->set_enabled(false);
-  CHECK(same_bits(forward(m, 0, x, both), ref_base));
+  CHECK(same_bits(run(m, 0, x, both), ref_base));
   m.layers[0]->set_enabled(true);
-  CHECK(same_bits(forward(m, 0, x, both), ref_ab));
+  CHECK(same_bits(run(m, 0, x, both), ref_ab));
 
   // Per row: each run of equal selections computes what its selection computes alone.
   const std::vector<Selection> rows{just_a, just_a, Selection::base()};
-  const RowMatrix mixed = forward(m, 0, x, std::span<const Selection>(rows));
+  const RowMatrix mixed = run(m, 0, x, std::span<const Selection>(rows));
   for (Index i = 0; i < x.rows(); ++i) {
     const RowMatrix& expected = i < 2 ? ref_a : ref_base;
     const RowMatrix xi = x.row(i);
-    const RowMatrix alone = forward(m, 0, xi, rows[static_cast<std::size_t>(i)]);
+    const RowMatrix alone = run(m, 0, xi, rows[static_cast<std::size_t>(i)]);
     INFO("row " << i);
     CHECK(std::memcmp(mixed.row(i).data(), alone.data(), sizeof(float) * 16) == 0);
     CHECK(std::memcmp(mixed.row(i).data(), expected.row(i).data(), sizeof(float) * 16) == 0);
@@ -141,7 +133,7 @@ TEST_CASE("Selection: built and checked off the hot path", "[runtime][selection]
   CHECK_NOTHROW(model.check(sel));
   const RowMatrix x = random_matrix(2, 16, 3);
   model.detach("b");
-  CHECK(same_bits(forward(m, 0, x, sel), forward(m, 0, x, Selection::base())));
+  CHECK(same_bits(run(m, 0, x, sel), run(m, 0, x, Selection::base())));
   CHECK_THAT(message([&] { model.check(sel); }), Catch::Contains("no longer attached"));
 
   // A merged adapter is part of the base weights: selecting it is refused.
@@ -191,19 +183,19 @@ TEST_CASE("Pass: a writer during a pass does not reach the pass's layer calls",
   const RowMatrix x = random_matrix(2, 16, 9);
   model.attach(make_adapter("a", m.specs(4), 1));
   std::vector<RowMatrix> ref;
-  for (std::size_t k = 0; k < m.names.size(); ++k) ref.push_back(forward(m, k, x));
+  for (std::size_t k = 0; k < m.names.size(); ++k) ref.push_back(run(m, k, x));
 
   const auto pass = model.pass();
-  CHECK(same_bits(forward(m, 0, x, pass), ref[0]));
+  CHECK(same_bits(run(m, 0, x, pass), ref[0]));
   // On this thread, while the pass is held: a replacement, a new adapter, the switch off.
   model.attach(make_adapter("a", m.specs(4), 50));
   model.attach(make_adapter("b", m.specs(2), 60));
   m.layers[2]->set_enabled(false);
   for (std::size_t k = 0; k < m.names.size(); ++k) {
-    INFO("layer " << k << ": " << first_difference(forward(m, k, x, pass), ref[k]));
-    CHECK(same_bits(forward(m, k, x, pass), ref[k]));
+    INFO("layer " << k << ": " << first_difference(run(m, k, x, pass), ref[k]));
+    CHECK(same_bits(run(m, k, x, pass), ref[k]));
   }
-  CHECK_FALSE(same_bits(forward(m, 1, x), ref[1]));  // calls without the pass see the change
+  CHECK_FALSE(same_bits(run(m, 1, x), ref[1]));  // calls without the pass see the change
   CHECK(pass.generation() < model.generation());
 }
 
@@ -224,8 +216,8 @@ TEST_CASE("Pass: a drafter and a verifier on the same layers at once", "[runtime
   const Selection draft = model.select({{"a", 0.75f}});
   std::vector<RowMatrix> ref_draft, ref_verify;
   for (std::size_t k = 0; k < layers; ++k) {
-    ref_draft.push_back(forward(m, k, inputs[k], draft));
-    ref_verify.push_back(forward(m, k, inputs[k], Selection::base()));
+    ref_draft.push_back(run(m, k, inputs[k], draft));
+    ref_verify.push_back(run(m, k, inputs[k], Selection::base()));
     REQUIRE_FALSE(same_bits(ref_draft.back(), ref_verify.back()));
   }
 
@@ -277,10 +269,10 @@ TEST_CASE("Pass: every layer of one pass sees the same state while a writer swap
   std::vector<RowMatrix> ref1, ref2;
   model.attach(v1);
   const auto id1 = model.identity();
-  for (std::size_t k = 0; k < layers; ++k) ref1.push_back(forward(m, k, x));
+  for (std::size_t k = 0; k < layers; ++k) ref1.push_back(run(m, k, x));
   model.attach(v2);
   const auto id2 = model.identity();
-  for (std::size_t k = 0; k < layers; ++k) ref2.push_back(forward(m, k, x));
+  for (std::size_t k = 0; k < layers; ++k) ref2.push_back(run(m, k, x));
   REQUIRE(id1 != id2);
 
   std::atomic<bool> done{false};

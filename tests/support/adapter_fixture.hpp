@@ -99,11 +99,13 @@ inline void register_all(Model& model, TinyModel& m) {
   for (std::size_t k = 0; k < m.names.size(); ++k) model.add(m.names[k], *m.layers[k]);
 }
 
-/// Output of layer k of `m` on x (adapters included), with a workspace sized for x.
-inline RowMatrix run(const TinyModel& m, std::size_t k, const RowMatrix& x) {
+/// Output of layer k of `m` on x (adapters included), with a workspace sized for x; `extra`
+/// goes to forward() as it is (a Selection, a Pass, per-row selections).
+template <class... Extra>
+RowMatrix run(const TinyModel& m, std::size_t k, const RowMatrix& x, const Extra&... extra) {
   RowMatrix y(x.rows(), m.weights[k].rows());
   Workspace ws(m.layers[k]->workspace_floats(x.rows()));
-  m.layers[k]->forward(make_cview(x), make_view(y), ws);
+  m.layers[k]->forward(make_cview(x), make_view(y), ws, extra...);
   return y;
 }
 
