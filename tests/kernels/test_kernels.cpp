@@ -4,14 +4,13 @@
 // Built twice: for the baseline ISA and for -march=native (see tests/CMakeLists.txt).
 #include <catch2/catch.hpp>
 #include <cmath>
-#include <type_traits>
-#include <vector>
 
 #include "approx.hpp"
 #include "lorakit/core/dtype.hpp"
 #include "lorakit/kernels/scalar.hpp"
 #include "lorakit/kernels/simd.hpp"
 #include "random.hpp"
+#include "stored_weights.hpp"
 
 using lorakit::Index;
 using lorakit::RowMatrix;
@@ -110,38 +109,6 @@ TEMPLATE_TEST_CASE("Kernels: row ranges compute exactly the rows they are given"
   check_identical(lorakit::make_view(t_all), lorakit::make_view(t), "t by row ranges");
   check_identical(lorakit::make_view(y_all), lorakit::make_view(y), "y by row ranges");
 }
-
-namespace {
-
-// Values rounded to T, stored as T in a buffer whose view starts one element in (unaligned) and
-// whose rows are padded; also returned widened to float for the oracle.
-template <class T>
-struct StoredWeights {
-  std::vector<T> storage;
-  Index rows, cols, stride;
-  StoredWeights(const RowMatrix& m, Index pad)
-      : storage(static_cast<std::size_t>(1 + m.rows() * (m.cols() + pad) + 1)),
-        rows(m.rows()),
-        cols(m.cols()),
-        stride(m.cols() + pad) {
-    for (Index i = 0; i < rows; ++i) {
-      for (Index j = 0; j < cols; ++j) {
-        T v;
-        if constexpr (std::is_same_v<T, float>) {
-          v = m(i, j);
-        } else {
-          v = T::from_float(m(i, j));
-        }
-        storage[static_cast<std::size_t>(1 + i * stride + j)] = v;
-      }
-    }
-  }
-  [[nodiscard]] lorakit::WeightView<T> view() const {
-    return lorakit::weight_view(storage.data() + 1, rows, cols, stride);
-  }
-};
-
-}  // namespace
 
 TEMPLATE_TEST_CASE("Kernels: f16 and bf16 adapter storage matches the oracle on the same values",
                    "[kernels][storage]", float, lorakit::Float16, lorakit::BFloat16) {

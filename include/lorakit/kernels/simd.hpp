@@ -35,20 +35,32 @@ namespace lorakit::kernels {
 /// own threads.
 ///
 /// Blocking: kRows rows of x (or y) share every load of A (or B); each row keeps up to kVecs
-/// batches of accumulators in registers. A row of fewer than a batch of columns is loaded with
-/// a full-width load when that stays inside the matrix (the extra lanes are computed and thrown
-/// away), else through a zero-padded copy on the stack; partial stores always go through the
-/// stack, so nothing outside the caller's views is read past the matrix or written.
+/// (project) or kStripVecs (strip expand) batches of accumulators in registers, so a strip of
+/// the expand has 12 (16 registers) or 16 (AVX-512) independent fma chains. A row of fewer than a
+/// batch of columns is loaded with a full-width load when that stays inside the matrix (the extra
+/// lanes are computed and thrown away), else through a zero-padded copy on the stack; partial
+/// stores always go through the stack, so nothing outside the caller's views is read past the
+/// matrix or written.
+///
+/// Bits: a row's result depends only on that row (of x, or of t and y), the weights' values,
+/// the shapes (in, r, out) and s; never on the other rows of the call, the row range, where the
+/// weights sit in memory or which kind of load reads a tail. project spreads each depth block
+/// of kDepth rows of A over U interleaved partial sums (U = 4, 2 or 1, set by the width of the
+/// column strip of A, that is by r), assigning rows to sums by the shape alone. Both expand paths
+/// compute y = fma(s, acc, y), acc being one fma chain acc = fma(t[k], b[k], acc) over k = 0 .. r-1
+/// in order from zero, so the choice between them changes the speed, not the bits. Bits do differ
+/// between Arch (the lane count sets the strips) and from ScalarKernel.
 template <class Arch = xsimd::default_arch>
 struct SimdKernel {
   using Batch = xsimd::batch<float, Arch>;
   static constexpr Index kLanes = static_cast<Index>(Batch::size);
   static constexpr Index kRows = 4;
-  static constexpr Index kVecs = kLanes >= 16 ? 4 : 2;  // fits 32 (AVX-512) or 16 registers
-  static constexpr Index kDepth = 512;                  // rows of A per pass of project
-  static constexpr Index kOutBlock = 1024;              // columns of y per pass of streamed expand
-  static constexpr Index kGroup = 4;                    // rows of B streamed together
-  static constexpr Index kStripRank = 8;  // expand keeps r <= this in registers when n > kRows
+  static constexpr Index kVecs = kLanes >= 16 ? 4 : 2;       // fits 32 (AVX-512) or 16 registers
+  static constexpr Index kStripVecs = kLanes >= 16 ? 4 : 3;  // batches per strip of expand
+  static constexpr Index kDepth = 512;                       // rows of A per pass of project
+  static constexpr Index kOutBlock = 1024;  // columns of y per pass of streamed expand
+  static constexpr Index kGroup = 4;        // rows of B streamed together
+  static constexpr Index kStripRank = 8;    // expand keeps r <= this in registers when n > kRows
 
   static constexpr std::string_view name = Arch::name();
 
@@ -124,9 +136,10 @@ struct SimdKernel {
       return;
     }
     // Few rows of B and many rows of y: column strips of B (r <= kStripRank rows, few enough to
-    // share L1 sets) with each [r, strip] panel used by every row block, sums in registers.
-    for (Index c0 = 0; c0 < out; c0 += kVecs * kLanes) {
-      const Index width = std::min(kVecs * kLanes, out - c0);
+    // share L1 sets) with each [r, strip] panel used by every row block, sums in registers, each
+    // the same chain over k that expand_streamed builds.
+    for (Index c0 = 0; c0 < out; c0 += kStripVecs * kLanes) {
+      const Index width = std::min(kStripVecs * kLanes, out - c0);
       for (Index i = first; i < first + count; i += kRows) {
         const Index rows = std::min(kRows, first + count - i);
         expand_block(t, panel, s, y, i, rows, c0, width);
@@ -223,16 +236,18 @@ struct SimdKernel {
   static void expand_block(ConstMatrixView t, const Panel<T>& b, float s, MatrixView y, Index i,
                            Index rows, Index c0, Index width) noexcept {
     const Index vecs = (width + kLanes - 1) / kLanes;
-    dispatch(rows, vecs,
-             [&]<Index R, Index V>() { expand_micro<R, V, T>(t, b, s, y, i, c0, width); });
+    dispatch<kStripVecs>(
+        rows, vecs, [&]<Index R, Index V>() { expand_micro<R, V, T>(t, b, s, y, i, c0, width); });
   }
 
-  // Calls f.template operator()<R, V>() for runtime rows in [1, kRows], vecs in [1, kVecs].
-  template <class F>
+  // Calls f.template operator()<R, V>() for runtime rows in [1, kRows], vecs in [1, MaxV].
+  template <Index MaxV = kVecs, class F>
   static void dispatch(Index rows, Index vecs, F&& f) noexcept {
     auto by_vecs = [&]<Index R>() {
-      if constexpr (kVecs >= 4) {
+      if constexpr (MaxV >= 4) {
         if (vecs == 4) return f.template operator()<R, 4>();
+      }
+      if constexpr (MaxV >= 3) {
         if (vecs == 3) return f.template operator()<R, 3>();
       }
       if (vecs == 2) return f.template operator()<R, 2>();
@@ -250,9 +265,9 @@ struct SimdKernel {
   template <Index R, Index V>
   using Acc = Batch[static_cast<std::size_t>(R)][static_cast<std::size_t>(V)];
 
-  // Independent accumulator sets that keep more FMAs in flight when a strip is narrow. It
-  // depends on V only, never on how many rows share the block, so a row's result does not
-  // depend on how rows are grouped (row ranges give the same bits as one call).
+  // Independent accumulator sets that keep more FMAs in flight when a strip of A is narrow
+  // (project only). It depends on V only, never on how many rows share the block, so a row's
+  // result does not depend on how rows are grouped (row ranges give the same bits as one call).
   template <Index V>
   static constexpr Index kUnroll = V == 1 ? 4 : (V == 2 ? 2 : 1);
 
@@ -264,39 +279,65 @@ struct SimdKernel {
     return room < 0 ? 0 : std::min(k_end, room / m.stride + 1);
   }
 
-  // acc[u] += row k of the strip (V batches at columns c0...) times the broadcast row values
-  // v[q] for q < R. Full: every batch loaded full width (possibly reading lanes past `width`,
-  // still inside the matrix, whose results are discarded).
-  template <Index R, Index V, bool Full, bool Prefetch, class T>
-  static void step(const Panel<T>& m, Index k, Index c0, Index tail, const float* const* rows,
-                   Index col, Acc<R, V>& acc) noexcept {
+  // full_rows() for the same shape stored with rows packed (stride == cols), the smallest
+  // value any stride gives: depends on the shape only.
+  template <Index V, class T>
+  static Index packed_full_rows(const Panel<T>& m, Index c0, Index k_end) noexcept {
+    const Index short_by = c0 + V * kLanes - m.cols;  // floats a full strip reads past a row
+    const Index rows_out = short_by <= 0 ? 0 : (short_by + m.cols - 1) / m.cols;
+    return std::min(k_end, m.rows - rows_out);
+  }
+
+  // acc[q][v] += rows[q][col] * batch v of row k of the strip (V batches at columns c0...),
+  // every batch loaded full width (possibly reading lanes past the strip's width, still inside
+  // the matrix, whose results are discarded). Forced inline: the accumulators must stay in
+  // registers across the loop that calls it.
+  template <Index R, Index V, bool Prefetch, class T>
+  [[gnu::always_inline]] static void step(const Panel<T>& m, Index k, Index c0,
+                                          const float* const* rows, Index col,
+                                          Acc<R, V>& acc) noexcept {
     Batch mv[static_cast<std::size_t>(V)];
     const T* p = m.data + k * m.stride + c0;
-    if constexpr (Full && Prefetch) {
+    if constexpr (Prefetch) {
       // B is walked in column strips, one row at a time: fetch this row's next strip now, so
       // the walk over many rows reads each row sequentially (A's rows are consecutive anyway).
       for (Index v = 0; v < V; ++v) {
         __builtin_prefetch(p + (V + v) * kLanes);
       }
     }
-    for (Index v = 0; v < V; ++v) {
-      if constexpr (Full) {
-        mv[v] = load_full(p + v * kLanes);
-      } else {
-        mv[v] = m.load(k, c0 + v * kLanes, v + 1 < V ? kLanes : tail);
-      }
-    }
+    for (Index v = 0; v < V; ++v) mv[v] = load_full(p + v * kLanes);
     for (Index q = 0; q < R; ++q) {
       const Batch xb(rows[q][col]);
       for (Index v = 0; v < V; ++v) acc[q][v] = xsimd::fma(xb, mv[v], acc[q][v]);
     }
   }
 
-  // sum over k in [k0, k1) of rows[q][k] * m[k, c0 .. c0 + width), into acc[R][V].
-  template <Index R, Index V, bool Prefetch, class T>
-  static void accumulate(const Panel<T>& m, const float* const* rows, Index k0, Index k1, Index c0,
-                         Index width, Acc<R, V>& out) noexcept {
-    constexpr Index U = kUnroll<V>;
+  // step() for the last rows of the matrix, where a full-width load would leave it: every
+  // batch goes through Panel::load (the last one `tail` columns wide).
+  template <Index R, Index V, class T>
+  static void step_padded(const Panel<T>& m, Index k, Index c0, Index tail,
+                          const float* const* rows, Index col, Acc<R, V>& acc) noexcept {
+    Batch mv[static_cast<std::size_t>(V)];
+    for (Index v = 0; v < V; ++v) mv[v] = m.load(k, c0 + v * kLanes, v + 1 < V ? kLanes : tail);
+    for (Index q = 0; q < R; ++q) {
+      const Batch xb(rows[q][col]);
+      for (Index v = 0; v < V; ++v) acc[q][v] = xsimd::fma(xb, mv[v], acc[q][v]);
+    }
+  }
+
+  // sum over k in [k0, k1) of rows[q][k] * m[k, c0 .. c0 + width), into out[R][V], in U
+  // interleaved partial sums, added in order at the end. Rows go to sums 0 .. U-1 in whole
+  // groups of U from k0 up to a row set by the shape alone (not by the row stride, which
+  // decides where full-width loads stay inside the matrix), and the rows after it to sum 0.
+  // Each sum is one fma chain in k order from zero, so the bits depend on the values and the
+  // shape only, whichever load reads a row. With U = 1 this is exactly the chain
+  // expand_stream builds. Forced inline into the micro-kernels, as step() is: left to GCC 12,
+  // whether an instantiation is outlined (its sums then passed through memory) depends on what
+  // else the translation unit instantiates.
+  template <Index R, Index V, Index U, bool Prefetch, class T>
+  [[gnu::always_inline]] static void accumulate(const Panel<T>& m, const float* const* rows,
+                                                Index k0, Index k1, Index c0, Index width,
+                                                Acc<R, V>& out) noexcept {
     Batch acc[static_cast<std::size_t>(U)][static_cast<std::size_t>(R)]
              [static_cast<std::size_t>(V)];
     for (auto& set : acc) {
@@ -306,13 +347,13 @@ struct SimdKernel {
     }
     const Index tail = width - (V - 1) * kLanes;
     const Index fast_end = std::max(k0, full_rows<V>(m, c0, k1));
+    const Index group_end = U == 1 ? fast_end : std::max(k0, packed_full_rows<V>(m, c0, k1));
     Index k = k0;
-    for (; k + U <= fast_end; k += U) {
-      for (Index u = 0; u < U; ++u)
-        step<R, V, true, Prefetch>(m, k + u, c0, tail, rows, k + u, acc[u]);
+    for (; k + U <= group_end; k += U) {
+      for (Index u = 0; u < U; ++u) step<R, V, Prefetch>(m, k + u, c0, rows, k + u, acc[u]);
     }
-    for (; k < fast_end; ++k) step<R, V, true, Prefetch>(m, k, c0, tail, rows, k, acc[0]);
-    for (; k < k1; ++k) step<R, V, false, false>(m, k, c0, tail, rows, k, acc[0]);
+    for (; k < fast_end; ++k) step<R, V, Prefetch>(m, k, c0, rows, k, acc[0]);
+    for (; k < k1; ++k) step_padded<R, V>(m, k, c0, tail, rows, k, acc[0]);
     for (Index u = 1; u < U; ++u) {
       for (Index q = 0; q < R; ++q) {
         for (Index v = 0; v < V; ++v) acc[0][q][v] += acc[u][q][v];
@@ -330,7 +371,7 @@ struct SimdKernel {
     const float* xr[static_cast<std::size_t>(R)];
     for (Index q = 0; q < R; ++q) xr[q] = x.data() + (i + q) * x.outerStride();
     Batch acc[static_cast<std::size_t>(R)][static_cast<std::size_t>(V)];
-    accumulate<R, V, false>(a, xr, k0, k1, c0, width, acc);
+    accumulate<R, V, kUnroll<V>, false>(a, xr, k0, k1, c0, width, acc);
     const Index tail = width - (V - 1) * kLanes;
     for (Index q = 0; q < R; ++q) {
       float* tr = t.data() + (i + q) * t.outerStride() + c0;
@@ -349,7 +390,7 @@ struct SimdKernel {
     const float* tr[static_cast<std::size_t>(R)];
     for (Index q = 0; q < R; ++q) tr[q] = t.data() + (i + q) * t.outerStride();
     Batch acc[static_cast<std::size_t>(R)][static_cast<std::size_t>(V)];
-    accumulate<R, V, true>(b, tr, 0, t.cols(), c0, width, acc);
+    accumulate<R, V, 1, true>(b, tr, 0, t.cols(), c0, width, acc);
     const Batch sb(s);
     const Index tail = width - (V - 1) * kLanes;
     for (Index q = 0; q < R; ++q) {
