@@ -245,6 +245,7 @@ class ProblemList {
   }
   /// The paragraph that will lead the Error's message (see Error::diagnosis()).
   void set_diagnosis(std::string diagnosis) { diagnosis_ = std::move(diagnosis); }
+  [[nodiscard]] const std::string& diagnosis() const noexcept { return diagnosis_; }
   /// Throws one Error listing every problem collected, if there is any.
   void throw_if_any() {
     if (!problems_.empty()) throw Error(std::move(problems_), std::move(diagnosis_));

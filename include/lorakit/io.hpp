@@ -5,6 +5,7 @@
 #pragma once
 
 #include "lorakit/io/assemble.hpp"
+#include "lorakit/io/base_model.hpp"
 #include "lorakit/io/dtype.hpp"
 #include "lorakit/io/file_bytes.hpp"
 #include "lorakit/io/gguf.hpp"

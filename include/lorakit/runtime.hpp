@@ -6,6 +6,8 @@
 
 #include "lorakit/layer.hpp"
 #include "lorakit/runtime/adapter.hpp"
+#include "lorakit/runtime/base_model.hpp"
+#include "lorakit/runtime/check.hpp"
 #include "lorakit/runtime/combine.hpp"
 #include "lorakit/runtime/model.hpp"
 #include "lorakit/runtime/targeting.hpp"

@@ -62,6 +62,13 @@ enum class MissingLayers : unsigned char {
   skip,    ///< leave it out and list it (a partial, sharded or pipeline-stage model)
 };
 
+/// A registered layer: its module name and widths.
+struct LayerInfo {
+  std::string name;
+  Index in_features = 0;
+  Index out_features = 0;
+};
+
 /// A host model as lorakit sees it: LoRALinear layers registered by module name, and named
 /// adapters attached across them, each with its own scale, summed where several are active.
 ///
@@ -203,6 +210,24 @@ class Model {
     std::lock_guard<std::mutex> lock(mutex_);
     return layers_.size();
   }
+
+  /// The registered layers in natural order of their names (layers.2 before layers.10).
+  [[nodiscard]] std::vector<LayerInfo> layers() const {
+    std::vector<LayerInfo> out;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      out.reserve(layers_.size());
+      for (const auto& [name, layer] : layers_) {
+        out.push_back(LayerInfo{name, layer->in_features(), layer->out_features()});
+      }
+    }
+    std::stable_sort(out.begin(), out.end(), [](const LayerInfo& a, const LayerInfo& b) {
+      return detail::natural_less(a.name, b.name);
+    });
+    return out;
+  }
+
+  [[nodiscard]] const Options& options() const noexcept { return options_; }
 
   /// Floats of Workspace a forward() of max_rows rows needs on any registered layer.
   [[nodiscard]] Index workspace_floats(Index max_rows) const {
