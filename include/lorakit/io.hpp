@@ -15,4 +15,5 @@
 #include "lorakit/io/mlx.hpp"
 #include "lorakit/io/peft.hpp"
 #include "lorakit/io/safetensors.hpp"
+#include "lorakit/io/scan.hpp"
 #include "lorakit/runtime/adapter.hpp"

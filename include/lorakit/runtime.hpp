@@ -9,5 +9,6 @@
 #include "lorakit/runtime/base_model.hpp"
 #include "lorakit/runtime/check.hpp"
 #include "lorakit/runtime/combine.hpp"
+#include "lorakit/runtime/discovery.hpp"
 #include "lorakit/runtime/model.hpp"
 #include "lorakit/runtime/targeting.hpp"

@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -128,6 +129,81 @@ class AdapterBuilder {
   /// @throws lorakit::Error listing every problem found (and any `spec` throws).
   template <class Spec>
   std::shared_ptr<const Adapter> build(AdapterInfo info, Spec&& spec) {
+    const std::vector<Planned> planned = plan(spec, true);
+    const std::vector<const std::pair<std::string, StoredTensor>*> saved_ok = saved_floats();
+    throw_problems(planned);
+    return convert(std::move(info), planned, saved_ok);
+  }
+
+  /// What build() would return, from names, shapes, dtypes and the config alone: no tensor
+  /// value is read (non-finite values are not looked for) and nothing is converted.
+  /// @throws lorakit::Error listing every problem build() would report but non-finite values.
+  template <class Spec>
+  AdapterOutline outline(AdapterInfo info, Spec&& spec) {
+    const std::vector<Planned> planned = plan(spec, false);
+    const std::vector<const std::pair<std::string, StoredTensor>*> saved_ok = saved_floats();
+    throw_problems(planned);
+    AdapterOutline out;
+    for (const Planned& p : planned) {
+      const Found& f = *p.found;
+      ModuleOutline m;
+      m.in_features = f.a.transposed ? f.a.tensor.cols : f.a.tensor.rows;
+      m.out_features = p.out;
+      m.rank = p.rank;
+      m.alpha = p.spec.alpha;
+      m.kind = p.spec.kind;
+      m.rows = p.spec.rows;
+      m.dtype = stored_type(f.a.tensor);
+      m.magnitude = f.magnitude.present;
+      out.bytes += f.a.tensor.bytes.size() + f.b.tensor.bytes.size() +
+                   (f.magnitude.present ? f.magnitude.tensor.bytes.size() : 0);
+      out.modules.emplace(*p.module, std::move(m));
+    }
+    for (const auto* entry : saved_ok) {
+      out.saved.push_back(entry->first);
+      out.bytes += entry->second.bytes.size();
+    }
+    out.info = std::move(info);
+    return out;
+  }
+
+  /// build() or outline(), as `Result` says (an Adapter pointer or an AdapterOutline).
+  template <class Result, class Spec>
+  Result finish(AdapterInfo info, Spec&& spec) {
+    if constexpr (std::is_same_v<Result, AdapterOutline>) {
+      return outline(std::move(info), spec);
+    } else {
+      return build(std::move(info), spec);
+    }
+  }
+
+ private:
+  struct Entry {
+    bool present = false;
+    StoredTensor tensor;
+    bool transposed = false;
+  };
+  struct Found {
+    Entry a, b, magnitude;
+  };
+  // A module that passed every check, waiting for conversion.
+  struct Planned {
+    const std::string* module;
+    const Found* found;
+    ModuleSpec spec;
+    Index rank;
+    Index out;
+  };
+
+  // "F16", or "Q8_0" for ggml's blocks.
+  static std::string stored_type(const StoredTensor& t) {
+    return t.encoding == Encoding::q8_0 ? "Q8_0" : std::string(to_string(t.dtype));
+  }
+
+  // Pairs and checks every module (their values too when `values`), recording the problems.
+  template <class Spec>
+  std::vector<Planned> plan(Spec& spec, bool values) {
+    values_ = values;
     std::vector<Planned> planned;
     for (auto& [module, f] : found_) {
       if (!f.a.present || !f.b.present) {
@@ -232,6 +308,22 @@ class AdapterBuilder {
       }
       planned.push_back(Planned{&module, &f, s, rank_a, out});
     }
+    return planned;
+  }
+
+  // The problems of planned modules and saved tensors, with a file holding no LoRA tensors
+  // among them, thrown together.
+  void throw_problems(const std::vector<Planned>& planned) {
+    if (planned.empty() && problems_.empty()) {
+      problems_.add(Errc::missing_tensor, ErrorContext{.file = file_},
+                    "the file holds no LoRA tensors (" + std::string(names_.a) + " / " +
+                        std::string(names_.b) + ")");
+    }
+    problems_.throw_if_any();
+  }
+
+  // The saved tensors of a float type; the others recorded as problems.
+  std::vector<const std::pair<std::string, StoredTensor>*> saved_floats() {
     std::vector<const std::pair<std::string, StoredTensor>*> saved_ok;
     for (const auto& entry : saved_in_) {
       const StoredTensor& t = entry.second;
@@ -242,14 +334,13 @@ class AdapterBuilder {
       }
       saved_ok.push_back(&entry);
     }
-    if (planned.empty() && problems_.empty()) {
-      problems_.add(Errc::missing_tensor, ErrorContext{.file = file_},
-                    "the file holds no LoRA tensors (" + std::string(names_.a) + " / " +
-                        std::string(names_.b) + ")");
-    }
-    problems_.throw_if_any();
+    return saved_ok;
+  }
 
-    // Every check passed: convert into one buffer sized up front.
+  // Every check passed: converts into one buffer sized up front.
+  std::shared_ptr<const Adapter> convert(
+      AdapterInfo info, const std::vector<Planned>& planned,
+      const std::vector<const std::pair<std::string, StoredTensor>*>& saved_ok) {
     std::size_t bytes = 0;
     for (const Planned& p : planned) {
       const bool reorder = !p.spec.out_order.empty();
@@ -284,24 +375,6 @@ class AdapterBuilder {
                                            store_.release());
   }
 
- private:
-  struct Entry {
-    bool present = false;
-    StoredTensor tensor;
-    bool transposed = false;
-  };
-  struct Found {
-    Entry a, b, magnitude;
-  };
-  // A module that passed every check, waiting for conversion.
-  struct Planned {
-    const std::string* module;
-    const Found* found;
-    ModuleSpec spec;
-    Index rank;
-    Index out;
-  };
-
   // A DoRA magnitude as one row of `out` values.
   static StoredTensor magnitude_row(const Planned& p) {
     StoredTensor row = p.found->magnitude.tensor;
@@ -318,7 +391,7 @@ class AdapterBuilder {
                     std::string(to_string(t.dtype)) + " is not a float type (F32, F16, BF16, F64)");
       return false;
     }
-    if (options_.check_finite) {
+    if (options_.check_finite && values_) {
       const std::size_t bad = t.encoding == Encoding::q8_0
                                   ? count_non_finite_q8_0(t.bytes)
                                   : detail::count_non_finite(t.dtype, t.bytes);
@@ -359,6 +432,7 @@ class AdapterBuilder {
   ProblemList problems_;
   std::map<std::string, Found> found_;
   std::vector<std::pair<std::string, StoredTensor>> saved_in_;
+  bool values_ = true;
 };
 
 /// Refuses, for a writer of `format` at `file`, an adapter whose rows are in llama.cpp's rotary

@@ -33,12 +33,6 @@ namespace lorakit::io {
 
 namespace detail_base {
 
-inline void sort_modules(BaseModel& base) {
-  std::sort(base.modules.begin(), base.modules.end(), [](const BaseModule& a, const BaseModule& b) {
-    return lorakit::detail::natural_less(a.name, b.name);
-  });
-}
-
 // The last dot-separated part of a module name.
 [[nodiscard]] inline std::string_view leaf(std::string_view module) noexcept {
   const std::size_t dot = module.rfind('.');
@@ -100,8 +94,8 @@ inline void sort_modules(BaseModel& base) {
   return model_type == "gpt2" && (l == "c_attn" || l == "c_proj" || l == "c_fc" || l == "q_attn");
 }
 
-inline BaseModel read_gguf_model(const std::filesystem::path& path, const ReadLimits& limits) {
-  const GgufFile file = GgufFile::open(path, limits);
+// The BaseModel of an opened GGUF file; `stem` names it when general.name does not.
+inline BaseModel gguf_model(const GgufFile& file, const std::string& stem) {
   const ErrorContext where{.file = file.path()};
   const std::optional<std::string> type = file.string("general.type");
   if (type && *type == "adapter") {
@@ -119,7 +113,7 @@ inline BaseModel read_gguf_model(const std::filesystem::path& path, const ReadLi
   base.format = BaseFormat::gguf;
   base.architecture = *arch;
   base.name = file.string("general.name").value_or("");
-  if (base.name.empty()) base.name = path.stem().string();
+  if (base.name.empty()) base.name = stem;
   auto count = [&](const std::string& key) {
     const std::optional<std::int64_t> v = file.integer(key);
     if (v && (*v < 0 || *v > 1'000'000)) {
@@ -154,7 +148,7 @@ inline BaseModel read_gguf_model(const std::filesystem::path& path, const ReadLi
         permuted && (part == "attn_q" || part == "attn_k") ? RowLayout::llama_cpp : RowLayout::hf;
     base.modules.push_back(std::move(m));
   }
-  sort_modules(base);
+  base.sort_modules();
   return base;
 }
 
@@ -270,7 +264,7 @@ inline BaseModel read_hf_model(const std::filesystem::path& dir, const ReadLimit
     m.out_features = rows_are_in ? shape.dims[1] : shape.dims[0];
     base.modules.push_back(std::move(m));
   }
-  sort_modules(base);
+  base.sort_modules();
   return base;
 }
 
@@ -297,7 +291,7 @@ inline BaseModel read_hf_model(const std::filesystem::path& dir, const ReadLimit
   std::array<char, 4> magic{};
   in.read(magic.data(), 4);
   if (in.gcount() == 4 && std::string_view(magic.data(), 4) == "GGUF") {
-    return detail_base::read_gguf_model(path, limits);
+    return detail_base::gguf_model(GgufFile::open(path, limits), path.stem().string());
   }
   if (path.filename() == "config.json" || path.extension() == ".safetensors") {
     return detail_base::read_hf_model(

@@ -58,9 +58,10 @@ inline bool is_rope_module(const GgufNameMap* names, std::string_view gguf_modul
   return part == "attn_q" || part == "attn_k";
 }
 
-inline std::shared_ptr<const Adapter> load(const GgufFile& file, const std::string& default_name,
-                                           const LoadOptions& options,
-                                           const GgufLoadOptions& gguf_options) {
+// `Result`: the Adapter, or its AdapterOutline (no tensor value read).
+template <class Result = std::shared_ptr<const Adapter>>
+Result load(const GgufFile& file, const std::string& default_name, const LoadOptions& options,
+            const GgufLoadOptions& gguf_options) {
   const std::string& path = file.path();
   const std::optional<std::string> type = file.string("general.type");
   if (!type) {
@@ -158,7 +159,7 @@ inline std::shared_ptr<const Adapter> load(const GgufFile& file, const std::stri
       break;
     }
   }
-  return builder.build(std::move(info), [&](const std::string& module) {
+  return builder.template finish<Result>(std::move(info), [&](const std::string& module) {
     ModuleSpec spec;
     spec.alpha = module_alpha;
     const std::string& g = gguf_name[module];

@@ -72,4 +72,34 @@ inline std::shared_ptr<const Adapter> load_adapter(const std::filesystem::path& 
   throw Error(Errc::bad_format, ErrorContext{.file = path.string()}, "not a recognised adapter");
 }
 
+/// The outline of the adapter at `path` in whatever format it is in, from its config and
+/// tensor headers alone: names, shapes, ranks, alphas, dtypes and the config's facts, with
+/// every check of the loader but non-finite values (no tensor value is read). What inspection
+/// and discovery use: a large adapter costs what its headers cost.
+/// @throws lorakit::Error as the format's loader does (Errc::non_finite excepted).
+inline AdapterOutline read_outline(const std::filesystem::path& path,
+                                   const LoadOptions& options = {}) {
+  namespace fs = std::filesystem;
+  const AdapterFormat format = detect_format(path);
+  const fs::path dir = fs::is_directory(path) ? path : path.parent_path();
+  switch (format) {
+    case AdapterFormat::peft:
+      return detail_peft::load<AdapterOutline>(
+          detail::read_config(dir / "adapter_config.json", options.limits.max_config_bytes), dir,
+          [&] { return SafetensorsFile::open(dir / "adapter_model.safetensors", options.limits); },
+          options);
+    case AdapterFormat::mlx:
+      return detail_mlx::load<AdapterOutline>(
+          detail::read_config(dir / "adapter_config.json", options.limits.max_config_bytes), dir,
+          [&] { return SafetensorsFile::open(dir / "adapters.safetensors", options.limits); },
+          options);
+    case AdapterFormat::gguf: {
+      const GgufFile file = GgufFile::open(path, options.limits);
+      return detail_gguf::load<AdapterOutline>(file, path.stem().string(), options, {});
+    }
+    case AdapterFormat::memory: break;
+  }
+  throw Error(Errc::bad_format, ErrorContext{.file = path.string()}, "not a recognised adapter");
+}
+
 }  // namespace lorakit::io

@@ -27,10 +27,9 @@ namespace lorakit::io {
 namespace detail_mlx {
 
 // The loader proper (see detail_peft::load).
-template <class OpenTensors>
-std::shared_ptr<const Adapter> load(const detail::JsonConfig& config,
-                                    const std::filesystem::path& dir, OpenTensors&& open_tensors,
-                                    const LoadOptions& options) {
+template <class Result = std::shared_ptr<const Adapter>, class OpenTensors>
+Result load(const detail::JsonConfig& config, const std::filesystem::path& dir,
+            OpenTensors&& open_tensors, const LoadOptions& options) {
   const auto& j = config.json();
   AdapterInfo info;
   info.source = dir.string();
@@ -83,7 +82,7 @@ std::shared_ptr<const Adapter> load(const detail::JsonConfig& config,
   }
   const Index config_rank = info.rank;
   const float scale = info.alpha;
-  return builder.build(std::move(info), [&](const std::string&) {
+  return builder.template finish<Result>(std::move(info), [&](const std::string&) {
     ModuleSpec spec;
     spec.rank = config_rank;
     spec.rank_source = "lora_parameters.rank";

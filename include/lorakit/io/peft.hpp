@@ -224,10 +224,10 @@ inline const nlohmann::ordered_json* pattern_value(const nlohmann::ordered_json*
 
 // The loader proper: `config` is the parsed adapter_config.json, `open_tensors` opens the
 // safetensors file (only once the config has been checked), `dir` names the adapter.
-template <class OpenTensors>
-std::shared_ptr<const Adapter> load(const detail::JsonConfig& config,
-                                    const std::filesystem::path& dir, OpenTensors&& open_tensors,
-                                    const LoadOptions& options) {
+// `Result`: the Adapter, or its AdapterOutline (no tensor value read).
+template <class Result = std::shared_ptr<const Adapter>, class OpenTensors>
+Result load(const detail::JsonConfig& config, const std::filesystem::path& dir,
+            OpenTensors&& open_tensors, const LoadOptions& options) {
   const auto& j = config.json();
   const std::string peft_type = config.string(j, "peft_type").value_or("LORA");
   if (peft_type != "LORA") {
@@ -313,7 +313,7 @@ std::shared_ptr<const Adapter> load(const detail::JsonConfig& config,
   }
   const Index default_rank = info.rank;
   const float default_alpha = info.alpha;
-  return builder.build(std::move(info), [&](const std::string& module) {
+  return builder.template finish<Result>(std::move(info), [&](const std::string& module) {
     const nlohmann::ordered_json* rv =
         pattern_value(rank_pattern, module, config.file(), "rank_pattern");
     const nlohmann::ordered_json* av =

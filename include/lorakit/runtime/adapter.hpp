@@ -288,4 +288,40 @@ class Adapter {
   std::uint64_t content_hash_ = 0;
 };
 
+/// One module of an AdapterOutline: what the file says of it, without its values.
+struct ModuleOutline {
+  Index in_features = 0;
+  Index out_features = 0;
+  Index rank = 0;
+  float alpha = 0.0f;  ///< alpha, or the multiplier itself under Scaling::direct
+  ModuleKind kind = ModuleKind::linear;
+  RowLayout rows = RowLayout::hf;
+  std::string dtype;       ///< as stored: F32, F16, BF16, Q8_0 (A's; B's is the same or F16)
+  bool magnitude = false;  ///< a DoRA magnitude vector is present
+};
+
+/// An adapter described from its config and tensor headers alone (io::read_outline): what
+/// inspection, discovery and matching need, at the cost of reading no tensor value. Every
+/// check of the loader but non-finite values has passed.
+struct AdapterOutline {
+  AdapterInfo info;
+  std::map<std::string, ModuleOutline> modules;
+  std::vector<std::string> saved;  ///< full tensors it also replaces (modules_to_save, biases)
+  std::uint64_t bytes = 0;         ///< tensor bytes as the file stores them
+};
+
+/// The outline of a loaded adapter (dtypes as loaded).
+[[nodiscard]] inline AdapterOutline outline(const Adapter& adapter) {
+  AdapterOutline out;
+  out.info = adapter.info();
+  for (const auto& [name, m] : adapter.modules()) {
+    out.modules.emplace(
+        name, ModuleOutline{m.in_features(), m.out_features(), m.rank, m.alpha, m.kind, m.rows,
+                            std::string(to_string(m.a.dtype)), m.magnitude.has_value()});
+  }
+  for (const auto& [name, t] : adapter.saved()) out.saved.push_back(name);
+  out.bytes = adapter.memory_bytes();
+  return out;
+}
+
 }  // namespace lorakit

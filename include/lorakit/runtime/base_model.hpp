@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lorakit/core/types.hpp"
+#include "lorakit/detail/natural_order.hpp"
 #include "lorakit/runtime/adapter.hpp"
 #include "lorakit/runtime/model.hpp"
 #include "lorakit/runtime/targeting.hpp"
@@ -60,13 +61,24 @@ struct BaseModel {
   /// hf: the Hugging Face order of Q/K rows; llama_cpp: llama.cpp's rotary order (a GGUF file
   /// of an architecture its converter permutes). Never unresolved.
   RowLayout layout = RowLayout::hf;
-  std::vector<BaseModule> modules;  ///< in natural order of names
+  /// In natural order of names (layers.2 before layers.10): find() searches by halving, so a
+  /// description built by hand keeps that order (sort_modules()).
+  std::vector<BaseModule> modules;
 
+  /// The module called `module`, or nullptr. O(log n).
   [[nodiscard]] const BaseModule* find(std::string_view module) const noexcept {
-    for (const BaseModule& m : modules) {
-      if (m.name == module) return &m;
-    }
-    return nullptr;
+    const auto it = std::lower_bound(modules.begin(), modules.end(), module,
+                                     [](const BaseModule& m, std::string_view key) {
+                                       return detail::natural_less(m.name, key);
+                                     });
+    return it != modules.end() && it->name == module ? &*it : nullptr;
+  }
+
+  /// Puts the modules in natural order of names.
+  void sort_modules() {
+    std::stable_sort(modules.begin(), modules.end(), [](const BaseModule& a, const BaseModule& b) {
+      return detail::natural_less(a.name, b.name);
+    });
   }
 };
 
@@ -80,6 +92,7 @@ struct BaseModel {
     base.n_layers = std::max(base.n_layers, layer_index(l.name) + 1);
     base.modules.push_back(BaseModule{std::move(l.name), l.in_features, l.out_features});
   }
+  base.sort_modules();
   return base;
 }
 
