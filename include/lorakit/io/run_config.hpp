@@ -256,8 +256,8 @@ inline bool same_file(std::string_view a, std::string_view b) noexcept {
   }
 }
 
-/// Loads every adapter of `resolved` (io::load_adapter with `options`, its name set to the
-/// entry's), narrows each to its target override (ResolvedAdapter::narrow), then attaches them
+/// Loads every adapter of `resolved` (io::load_adapter with `options`, whose name is replaced by
+/// the entry's), narrows each to its target override (ResolvedAdapter::narrow), then attaches them
 /// to `model` in order, each with its scale, active state and missing-layers policy. All or
 /// none: when any adapter fails to load, is refused by Model::attach, or its attach throws, the
 /// adapters attached before it are detached again and the error is rethrown, so the model's
@@ -282,7 +282,7 @@ inline std::vector<AdapterId> attach_resolved(Model& model,
   for (std::size_t i = 0; i < resolved.size(); ++i) {
     const ResolvedAdapter& r = resolved[i];
     LoadOptions load = options;
-    if (!r.name.empty()) load.name = r.name;
+    load.name = r.name;  // empty: the adapter's own name
     std::shared_ptr<const Adapter> loaded;
     try {
       loaded = load_adapter(r.path, load);
