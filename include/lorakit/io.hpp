@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // SPDX-FileCopyrightText: 2026 The lorakit authors
-// The I/O umbrella: adapter files (safetensors, GGUF, HF PEFT, mlx-lm, load_adapter) and the
-// Adapter they load into. Of the smaller umbrellas, the only one that includes nlohmann/json.
+// The I/O umbrella: adapter files (safetensors, GGUF, HF PEFT, mlx-lm, load_adapter), run
+// configuration files (read_run_config, attach_resolved) and the Adapter they load into. Of the
+// smaller umbrellas, the only one that includes nlohmann/json.
 #pragma once
 
 #include "lorakit/io/assemble.hpp"
@@ -14,6 +15,7 @@
 #include "lorakit/io/load.hpp"
 #include "lorakit/io/mlx.hpp"
 #include "lorakit/io/peft.hpp"
+#include "lorakit/io/run_config.hpp"
 #include "lorakit/io/safetensors.hpp"
 #include "lorakit/io/scan.hpp"
 #include "lorakit/runtime/adapter.hpp"

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // SPDX-FileCopyrightText: 2026 The lorakit authors
-// The runtime umbrella: the layer umbrella plus Model, Adapter, targeting and combine, for a
-// host that builds or receives its adapters in memory; no file loaders, no JSON.
+// The runtime umbrella: the layer umbrella plus Model, Adapter, targeting, combine and run
+// configuration (resolve), for a host that builds or receives its adapters in memory; no file
+// loaders, no JSON.
 #pragma once
 
 #include "lorakit/layer.hpp"
@@ -11,4 +12,5 @@
 #include "lorakit/runtime/combine.hpp"
 #include "lorakit/runtime/discovery.hpp"
 #include "lorakit/runtime/model.hpp"
+#include "lorakit/runtime/run_config.hpp"
 #include "lorakit/runtime/targeting.hpp"
