@@ -47,6 +47,9 @@ const CommandSpec& convert_spec() {
         {"--n-head-kv", 1, "N", "key/value heads of the base (default: --n-head)"},
         {"--fold-scales", 0, "", "fold multipliers one alpha/scale cannot give into lora_b"},
         {"--name", 1, "NAME", "GGUF general.name (default: the adapter's name)"},
+        {"--finetune", 1, "TEXT", "GGUF general.finetune"},
+        {"--basename", 1, "TEXT", "GGUF general.basename"},
+        {"--size-label", 1, "TEXT", "GGUF general.size_label (e.g. 135M)"},
         {"--force", 0, "", "overwrite DST"},
         {"--lora", 1, "SRC", "the source adapter (llama.cpp's spelling)"},
     };
@@ -120,7 +123,8 @@ int convert(const Args& args) {
     throw UsageError("lorakit convert: --to must be peft, mlx or gguf, not '" + *to + "'");
   }
   const bool gguf = *to == "gguf";
-  for (const char* only_gguf : {"--outtype", "--arch", "--name"}) {
+  for (const char* only_gguf :
+       {"--outtype", "--arch", "--name", "--finetune", "--basename", "--size-label"}) {
     if (args.has(only_gguf) && !gguf) {
       throw UsageError(std::string("lorakit convert: ") + only_gguf + " applies to --to gguf");
     }
@@ -143,6 +147,9 @@ int convert(const Args& args) {
   gopt.n_head_kv = read.n_head_kv;
   gopt.fold_scales = args.has("--fold-scales");
   if (auto v = args.value("--name")) gopt.name = *v;
+  if (auto v = args.value("--finetune")) gopt.finetune = *v;
+  if (auto v = args.value("--basename")) gopt.basename = *v;
+  if (auto v = args.value("--size-label")) gopt.size_label = *v;
 
   std::error_code ec;
   if (std::filesystem::exists(dst, ec) && !args.has("--force")) {
@@ -213,7 +220,9 @@ int convert(const Args& args) {
                 human_bytes(path_bytes(dst)).c_str());
     std::printf("content hash %s (source %s%s)\n", hex64(written->content_hash()).c_str(),
                 hex64(adapter->content_hash()).c_str(),
-                same ? ", the same" : ": stored differently, e.g. another dtype");
+                same ? ", the same"
+                     : ": they differ where the formats store the adapter differently (dtype, "
+                       "scaling rule), the multipliers are kept");
     for (const std::string& n : written->info().notes) std::printf("note: %s\n", n.c_str());
   }
   return kExitOk;

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // SPDX-FileCopyrightText: 2026 The lorakit authors
 // lorakit inspect: what an adapter file holds, grouped by block-local module name.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -196,6 +198,14 @@ Json inspect_json(const Adapter& adapter, const AdapterArg& arg, const WeightSca
   }
   j["dtypes"] = Json::array();
   for (const std::string& d : dtypes.values) j["dtypes"].push_back(d);
+  if (info.format == AdapterFormat::gguf) {
+    // The tensor types as the file stores them (Q8_0 is dequantised to F32 at load).
+    std::map<std::string, std::size_t> types;
+    for (const io::GgufTensor& t : io::GgufFile::open(info.source).tensors()) {
+      ++types[std::string(io::to_string(t.type))];
+    }
+    j["file_types"] = types;
+  }
   j["groups"] = std::move(groups);
   j["rows"] = rope_rows == 0 ? Json(nullptr)
                              : Json{{"modules", rope_rows},
@@ -258,16 +268,37 @@ void print_text(const Json& j) {
   row("modules", str(j["modules"]) + " in " + std::to_string(j["groups"].size()) + " groups, " +
                      human_bytes(j["bytes"].get<std::uint64_t>()) + " (" + str(j["bytes"]) +
                      " bytes), " + str(j["dtypes"]));
+  if (j.contains("file_types")) {
+    std::string t;
+    for (const auto& [type, n] : j["file_types"].items()) {
+      t += (t.empty() ? "" : ", ") + std::to_string(n.get<std::size_t>()) + " " + type;
+    }
+    row("in the file", t + " tensors");
+  }
   row("content hash", str(j["content_hash"]));
-  std::printf("  %-28s %5s  %-7s %5s %6s %10s  %-13s %-9s %s\n", "module group", "count",
+  // One block prefix for every group: said once; several (encoder/decoder): each group's
+  // pattern names it.
+  std::set<std::string> prefixes;
+  for (const Json& g : j["groups"]) {
+    const std::string p = str(g["pattern"]);
+    if (!g["blocks"].is_null()) prefixes.insert(p.substr(0, p.find(".*.")));
+  }
+  const bool by_pattern = prefixes.size() > 1;
+  if (prefixes.size() == 1) row("blocks", *prefixes.begin() + ".N");
+  std::size_t width = 12;
+  for (const Json& g : j["groups"]) {
+    width = std::max(width, str(by_pattern ? g["pattern"] : g["name"]).size());
+  }
+  const int w = static_cast<int>(width);
+  std::printf("  %-*s %5s  %-7s %5s %6s %10s  %-13s %-9s %s\n", w, "module group", "count",
               "blocks", "rank", "alpha", "multiplier", "in -> out", "dtype", "bytes");
   for (const Json& g : j["groups"]) {
     const std::string shape = str(g["in"]) + " -> " + str(g["out"]);
-    std::printf("  %-28s %5s  %-7s %5s %6s %10s  %-13s %-9s %s\n", str(g["name"]).c_str(),
+    std::printf("  %-*s %5s  %-7s %5s %6s %10s  %-13s %-9s %s\n", w,
+                str(by_pattern ? g["pattern"] : g["name"]).c_str(),
                 str(g["count"]).c_str(), str(g["blocks"]).c_str(), str(g["rank"]).c_str(),
                 str(g["alpha"]).c_str(), str(g["multiplier"]).c_str(), shape.c_str(),
                 str(g["dtype"]).c_str(), human_bytes(g["bytes"].get<std::uint64_t>()).c_str());
-    if (g["pattern"] != g["name"]) std::printf("    (%s)\n", str(g["pattern"]).c_str());
   }
   if (!j["rows"].is_null()) {
     row("rows", str(j["rows"]["modules"]) + " modules: " + str(j["rows"]["note"]));
