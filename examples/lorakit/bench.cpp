@@ -245,7 +245,8 @@ int bench(const Args& args) {
     j["kernel"] = kernel;
     j["repeats"] = repeats;
     j["adapters"] = Json::array();
-    for (const AdapterArg& a : paths) j["adapters"].push_back({{"path", a.path}, {"scale", a.scale}});
+    for (const AdapterArg& a : paths)
+      j["adapters"].push_back({{"path", a.path}, {"scale", a.scale}});
     j["modules"] = modules;
     j["skipped_modules"] = skipped;
     j["shapes"] = shapes.size();
@@ -267,9 +268,10 @@ int bench(const Args& args) {
     std::printf(" %s", a.path.c_str());
     if (a.scaled) std::printf(" (scale %g)", static_cast<double>(a.scale));
   }
-  std::printf("\nmeasured on this machine, one thread, lorakit kernel %s (DefaultKernel), "
-              "median of %d runs\n",
-              kernel.c_str(), repeats);
+  std::printf(
+      "\nmeasured on this machine, one thread, lorakit kernel %s (DefaultKernel), "
+      "median of %d runs\n",
+      kernel.c_str(), repeats);
   std::printf("%zu modules in %zu shapes:", modules, shapes.size());
   for (const auto& [sig, s] : shapes) {
     std::printf(" %lldx%lld", static_cast<long long>(s.in), static_cast<long long>(s.out));
@@ -283,8 +285,9 @@ int bench(const Args& args) {
     std::printf("%8lld %14.2f %14.2f %9.2f%%\n", static_cast<long long>(r.n), r.base_us,
                 r.adapter_us, r.base_us > 0 ? 100.0 * r.adapter_us / r.base_us : 0.0);
   }
-  std::printf("base: a dense DenseLinear base of the adapted modules' shapes; adapter: forward "
-              "with it minus without\n");
+  std::printf(
+      "base: a dense DenseLinear base of the adapted modules' shapes; adapter: forward "
+      "with it minus without\n");
   return kExitOk;
 }
 

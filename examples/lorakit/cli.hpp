@@ -173,8 +173,9 @@ inline Args parse_args(const CommandSpec& spec, std::span<const std::string> arg
     if (inline_value) {
       if (o->values != 1) {
         throw UsageError("lorakit " + std::string(spec.name) + ": " + name +
-                         (o->values == 0 ? " takes no value" : " takes its values as separate "
-                                                               "arguments"));
+                         (o->values == 0 ? " takes no value"
+                                         : " takes its values as separate "
+                                           "arguments"));
       }
       item.values.push_back(*inline_value);
     } else {
@@ -194,12 +195,12 @@ inline Args parse_args(const CommandSpec& spec, std::span<const std::string> arg
   const std::size_t n = args.positional().size();
   if (n > spec.max_positional) {
     throw UsageError("lorakit " + std::string(spec.name) + ": unexpected argument '" +
-                     args.positional()[spec.max_positional] + "' (usage: " +
-                     std::string(spec.usage) + ")");
+                     args.positional()[spec.max_positional] +
+                     "' (usage: " + std::string(spec.usage) + ")");
   }
   if (n < spec.min_positional) {
-    throw UsageError("lorakit " + std::string(spec.name) + ": missing argument (usage: " +
-                     std::string(spec.usage) + ")");
+    throw UsageError("lorakit " + std::string(spec.name) +
+                     ": missing argument (usage: " + std::string(spec.usage) + ")");
   }
   return args;
 }
@@ -212,8 +213,10 @@ inline std::string help_text(const CommandSpec& spec) {
   auto add = [&s](const OptionSpec& o) {
     std::string left = "  " + std::string(o.name);
     if (!o.metavar.empty()) left += " " + std::string(o.metavar);
-    if (left.size() < 26) left.resize(26, ' ');
-    else left += "  ";
+    if (left.size() < 26)
+      left.resize(26, ' ');
+    else
+      left += "  ";
     s += left + std::string(o.help) + "\n";
   };
   for (const OptionSpec& o : spec.options) add(o);

@@ -130,8 +130,9 @@ int convert(const Args& args) {
     }
   }
   if (args.has("--fold-scales") && *to == "peft") {
-    throw UsageError("lorakit convert: --fold-scales applies to --to mlx|gguf (PEFT keeps "
-                     "every module's rank and alpha)");
+    throw UsageError(
+        "lorakit convert: --fold-scales applies to --to mlx|gguf (PEFT keeps "
+        "every module's rank and alpha)");
   }
   io::GgufSaveOptions gopt;
   if (auto v = args.value("--outtype")) gopt.out_type = out_type(*v);
@@ -153,8 +154,7 @@ int convert(const Args& args) {
 
   std::error_code ec;
   if (std::filesystem::exists(dst, ec) && !args.has("--force")) {
-    throw Error(Errc::io, ErrorContext{.file = dst},
-                "already exists (--force overwrites it)");
+    throw Error(Errc::io, ErrorContext{.file = dst}, "already exists (--force overwrites it)");
   }
   Progress progress(!args.json && path_bytes(src) > kProgressBytes);
   progress.show("converting: loading " + src);

@@ -39,7 +39,8 @@ const CommandSpec& inspect_spec() {
         "With --json: one document {\"adapters\": [...]} with an entry per path, and, when any\n"
         "of them failed, \"error\": {\"code\", \"message\"} of the first failure.\n";
     s.options = lora_options();
-    s.options.push_back({"--n-head", 1, "N", "attention heads of the base (GGUF: Q/K rows in HF order)"});
+    s.options.push_back(
+        {"--n-head", 1, "N", "attention heads of the base (GGUF: Q/K rows in HF order)"});
     s.options.push_back({"--n-head-kv", 1, "N", "key/value heads of the base (default: --n-head)"});
     s.examples =
         "  lorakit inspect path/to/adapter\n"
@@ -295,10 +296,10 @@ void print_text(const Json& j) {
   for (const Json& g : j["groups"]) {
     const std::string shape = str(g["in"]) + " -> " + str(g["out"]);
     std::printf("  %-*s %5s  %-7s %5s %6s %10s  %-13s %-9s %s\n", w,
-                str(by_pattern ? g["pattern"] : g["name"]).c_str(),
-                str(g["count"]).c_str(), str(g["blocks"]).c_str(), str(g["rank"]).c_str(),
-                str(g["alpha"]).c_str(), str(g["multiplier"]).c_str(), shape.c_str(),
-                str(g["dtype"]).c_str(), human_bytes(g["bytes"].get<std::uint64_t>()).c_str());
+                str(by_pattern ? g["pattern"] : g["name"]).c_str(), str(g["count"]).c_str(),
+                str(g["blocks"]).c_str(), str(g["rank"]).c_str(), str(g["alpha"]).c_str(),
+                str(g["multiplier"]).c_str(), shape.c_str(), str(g["dtype"]).c_str(),
+                human_bytes(g["bytes"].get<std::uint64_t>()).c_str());
   }
   if (!j["rows"].is_null()) {
     row("rows", str(j["rows"]["modules"]) + " modules: " + str(j["rows"]["note"]));
@@ -310,16 +311,16 @@ void print_text(const Json& j) {
                             human_bytes(s["bytes"].get<std::uint64_t>()));
   }
   if (!j["ignored_tensors"].empty()) {
-    row("ignored", std::to_string(j["ignored_tensors"].size()) +
-                       " tensors: " + str(j["ignored_tensors"]));
+    row("ignored",
+        std::to_string(j["ignored_tensors"].size()) + " tensors: " + str(j["ignored_tensors"]));
   }
   for (const Json& n : j["notes"]) row("note", str(n));
   if (j["zero_b_modules"].get<std::size_t>() > 0) {
     row("zero lora_B", str(j["zero_b_modules"]) + " modules (their delta is 0)");
   }
   if (!j["non_finite_modules"].empty()) {
-    row("NON-FINITE", std::to_string(j["non_finite_modules"].size()) +
-                          " modules hold NaN or infinite weights");
+    row("NON-FINITE",
+        std::to_string(j["non_finite_modules"].size()) + " modules hold NaN or infinite weights");
   }
 }
 
@@ -331,7 +332,8 @@ int inspect(const Args& args) {
   }
   ReadOptions read;
   read.check_finite = false;  // counted below, reported instead of refused
-  if (auto v = args.value("--n-head")) read.n_head = static_cast<int>(parse_int(*v, "--n-head", 1, 1 << 20));
+  if (auto v = args.value("--n-head"))
+    read.n_head = static_cast<int>(parse_int(*v, "--n-head", 1, 1 << 20));
   if (auto v = args.value("--n-head-kv")) {
     read.n_head_kv = static_cast<int>(parse_int(*v, "--n-head-kv", 1, 1 << 20));
     if (read.n_head == 0) throw UsageError("lorakit inspect: --n-head-kv needs --n-head");
@@ -348,10 +350,9 @@ int inspect(const Args& args) {
       Json j = inspect_json(*adapter, a, scan);
       if (!scan.non_finite.empty()) {
         rc = kExitProblems;
-        const std::string msg = "[lorakit.non_finite] " + a.path + ": " +
-                                std::to_string(scan.non_finite.size()) +
-                                " modules hold NaN or infinite weights, e.g. " +
-                                scan.non_finite.front();
+        const std::string msg =
+            "[lorakit.non_finite] " + a.path + ": " + std::to_string(scan.non_finite.size()) +
+            " modules hold NaN or infinite weights, e.g. " + scan.non_finite.front();
         std::fprintf(stderr, "%s\n", msg.c_str());
         if (first_error.is_null()) first_error = error_json("non_finite", msg);
       }

@@ -57,9 +57,9 @@ const Command* find_command(std::string_view name) {
 }
 
 int unknown_command(std::string_view name, bool json) {
-  lorakit::cli::report_error(json, "usage",
-                             "lorakit: unknown command '" + std::string(name) +
-                                 "' (lorakit help lists the commands)");
+  lorakit::cli::report_error(
+      json, "usage",
+      "lorakit: unknown command '" + std::string(name) + "' (lorakit help lists the commands)");
   return lorakit::cli::kExitUsage;
 }
 

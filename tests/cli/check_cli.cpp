@@ -105,7 +105,8 @@ int main(int argc, char** argv) {
       const Json out = read(a[1]);
       const Json& adapters = out.at("adapters");
       if (adapters.size() < 2) fail("adapters (count)", ">= 2", adapters.size());
-      for (const Json& ad : adapters) match("content_hash", adapters[0].at("content_hash"), ad.at("content_hash"));
+      for (const Json& ad : adapters)
+        match("content_hash", adapters[0].at("content_hash"), ad.at("content_hash"));
     } else if (a.size() >= 2 && a[0] == "bench") {
       const Json out = read(a[1]);
       match("measured", true, out.at("measured"));

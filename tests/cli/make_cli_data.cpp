@@ -66,7 +66,8 @@ Built build(const std::vector<Spec>& specs, Index r, float alpha, lorakit::Scali
   std::map<std::string, AdapterModule> modules;
   Json groups = Json::array();
   std::uint64_t total = 0;
-  const float multiplier = scaling == lorakit::Scaling::direct ? alpha : alpha / static_cast<float>(r);
+  const float multiplier =
+      scaling == lorakit::Scaling::direct ? alpha : alpha / static_cast<float>(r);
   for (const Spec& s : specs) {
     for (int b : s.blocks) {
       AdapterModule m;
@@ -98,9 +99,9 @@ Built build(const std::vector<Spec>& specs, Index r, float alpha, lorakit::Scali
   info.base_model = base_model;
   const std::size_t count = modules.size();
   Built out;
-  out.adapter = std::make_shared<lorakit::Adapter>(info, std::move(modules),
-                                                   std::map<std::string, AdapterTensor>{},
-                                                   std::vector<std::shared_ptr<const void>>{storage});
+  out.adapter = std::make_shared<lorakit::Adapter>(
+      info, std::move(modules), std::map<std::string, AdapterTensor>{},
+      std::vector<std::shared_ptr<const void>>{storage});
   out.facts["rank"] = r;
   out.facts["alpha"] = alpha;
   out.facts["modules"] = count;
@@ -174,9 +175,10 @@ int main(int argc, char** argv) {
       b.facts["format"] = "peft";
       b.facts["bytes"] = b.facts["bytes"].get<std::uint64_t>() + 3 * 64 * 2;
       b.facts["modules_to_save"] = Json::array({"score"});
-      b.facts["saved_tensors"] =
-          Json::array({{{"name", "score.weight"}, {"dtype", "BF16"}, {"shape", {3, 64}},
-                        {"bytes", 3 * 64 * 2}}});
+      b.facts["saved_tensors"] = Json::array({{{"name", "score.weight"},
+                                               {"dtype", "BF16"},
+                                               {"shape", {3, 64}},
+                                               {"bytes", 3 * 64 * 2}}});
       expected["peft-bf16-saved"] = b.facts;
     }
     {
