@@ -13,8 +13,10 @@ namespace lorakit::cli {
 /// The arguments after the command name.
 using CommandArgs = std::span<const std::string>;
 
-int run_inspect(CommandArgs args);  ///< inspect.cpp: what an adapter file holds
-int run_convert(CommandArgs args);  ///< convert.cpp: PEFT / mlx-lm / GGUF to another of them
-int run_bench(CommandArgs args);    ///< bench.cpp: what an adapter costs per forward here
+int run_inspect(CommandArgs args);   ///< inspect.cpp: what an adapter file holds
+int run_convert(CommandArgs args);   ///< convert.cpp: PEFT / mlx-lm / GGUF to another of them
+int run_bench(CommandArgs args);     ///< bench.cpp: what an adapter costs per forward here
+int run_check(CommandArgs args);     ///< check.cpp: whether adapters fit a base model
+int run_discover(CommandArgs args);  ///< discover.cpp: adapters and models in a folder, matched
 
 }  // namespace lorakit::cli

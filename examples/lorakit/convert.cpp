@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <lorakit/io/base_model.hpp>
+
 #include "adapters.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
@@ -33,9 +35,11 @@ const CommandSpec& convert_spec() {
         "\n"
         "GGUF and the llama family: llama.cpp stores Q/K lora_b rows in its rotary order.\n"
         "Writing GGUF from PEFT/mlx-lm, or reading GGUF into PEFT/mlx-lm, needs the base's\n"
-        "head counts: --n-head N --n-head-kv N (SmolLM2-135M: 9 and 3; Llama-3.2-1B: 32 and 8).\n"
-        "GGUF to GGUF keeps the rows as they are. PEFT and mlx-lm files do not name their\n"
-        "architecture: give it with --arch for --to gguf.\n"
+        "head counts: --n-head N --n-head-kv N (SmolLM2-135M: 9 and 3; Llama-3.2-1B: 32 and 8),\n"
+        "or --base MODEL (a GGUF model file or a Hugging Face model directory, read from its\n"
+        "headers), which also gives the architecture. GGUF to GGUF keeps the rows as they are.\n"
+        "PEFT and mlx-lm files do not name their architecture: give it with --arch or --base\n"
+        "for --to gguf. --arch, --n-head and --n-head-kv win over what --base says.\n"
         "\n"
         "DST must not exist unless --force. On a terminal, conversions of sources above 64 MiB\n"
         "show a progress line on stderr (never with --json).\n";
@@ -43,6 +47,8 @@ const CommandSpec& convert_spec() {
         {"--to", 1, "FORMAT", "peft, mlx or gguf (required)"},
         {"--outtype", 1, "TYPE", "GGUF tensor type: f32 (default), f16, bf16, q8_0"},
         {"--arch", 1, "NAME", "GGUF general.architecture: llama, qwen2, qwen3, gemma, gemma2, ..."},
+        {"--base", 1, "MODEL",
+         "the base model (GGUF file or HF directory): architecture, head counts"},
         {"--n-head", 1, "N", "attention heads of the base (GGUF Q/K row order)"},
         {"--n-head-kv", 1, "N", "key/value heads of the base (default: --n-head)"},
         {"--fold-scales", 0, "", "fold multipliers one alpha/scale cannot give into lora_b"},
@@ -56,7 +62,8 @@ const CommandSpec& convert_spec() {
     s.examples =
         "  lorakit convert path/to/peft-adapter adapter-f16.gguf --to gguf --outtype f16 \\\n"
         "      --arch llama --n-head 9 --n-head-kv 3\n"
-        "  lorakit convert adapter.gguf path/to/peft-out --to peft --n-head 9 --n-head-kv 3\n";
+        "  lorakit convert adapter.gguf path/to/peft-out --to peft --n-head 9 --n-head-kv 3\n"
+        "  lorakit convert path/to/peft-adapter adapter.gguf --to gguf --base path/to/model\n";
     s.min_positional = 1;
     s.max_positional = 2;
     return s;
@@ -144,6 +151,13 @@ int convert(const Args& args) {
     read.n_head_kv = static_cast<int>(parse_int(*v, "--n-head-kv", 1, 1 << 20));
     if (read.n_head == 0) throw UsageError("lorakit convert: --n-head-kv needs --n-head");
   }
+  // --base gives what --arch, --n-head and --n-head-kv leave out.
+  std::optional<BaseModel> base;
+  if (auto v = args.value("--base")) base = io::read_base_model(*v);
+  if (base && read.n_head == 0 && base->n_head > 0) {
+    read.n_head = base->n_head;
+    read.n_head_kv = base->n_head_kv;
+  }
   gopt.n_head = read.n_head;
   gopt.n_head_kv = read.n_head_kv;
   gopt.fold_scales = args.has("--fold-scales");
@@ -179,7 +193,7 @@ int convert(const Args& args) {
   } else if (*to == "mlx") {
     io::save_mlx(*adapter, dst, io::MlxSaveOptions{.fold_scales = gopt.fold_scales});
   } else {
-    gopt.architecture = args.value("--arch").value_or("");
+    gopt.architecture = args.value("--arch").value_or(base ? base->architecture : "");
     const std::string arch = gopt.architecture.empty() ? info.architecture : gopt.architecture;
     if (arch.empty()) {
       throw Error(Errc::bad_config, ErrorContext{.file = src},

@@ -26,6 +26,10 @@ struct Command {
 constexpr std::array kCommands = {
     Command{"inspect", "what an adapter holds: format, base, ranks per module group, hash",
             lorakit::cli::run_inspect},
+    Command{"check", "whether an adapter fits a base model (every problem, diagnosis first)",
+            lorakit::cli::run_check},
+    Command{"discover", "the adapters and models in a folder, and which adapter fits which base",
+            lorakit::cli::run_discover},
     Command{"convert", "write an adapter as PEFT, mlx-lm or GGUF", lorakit::cli::run_convert},
     Command{"bench", "what an adapter costs per forward on this machine (measured)",
             lorakit::cli::run_bench},

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -129,8 +130,31 @@ int main(int argc, char** argv) {
           }
         }
       }
+    } else if (a.size() == 3 && a[0] == "discover") {
+      // Every entry the generator names has its kind; every adapter is compatible with exactly
+      // the bases the generator built it for.
+      const Json facts = read(a[1]).at("discover");
+      const Json out = read(a[2]);
+      std::map<std::string, Json> by_path;
+      for (const Json& e : out.at("entries")) by_path[e.at("path").get<std::string>()] = e;
+      for (const auto& [path, kind] : facts.at("kinds").items()) {
+        if (by_path.count(path) == 0) {
+          fail("entry " + path, kind, nullptr);
+          continue;
+        }
+        match("kind of " + path, kind, by_path[path].at("kind"));
+      }
+      for (const auto& [path, bases] : facts.at("compatible").items()) {
+        if (by_path.count(path) == 0 || !by_path[path].contains("match")) {
+          fail("match of " + path, bases, nullptr);
+          continue;
+        }
+        const Json& m = by_path[path].at("match");
+        match("verdict of " + path, "compatible", m.at("verdict"));
+        match("compatible bases of " + path, bases, m.at("compatible"));
+      }
     } else {
-      std::fprintf(stderr, "usage: check_cli inspect|same-hash|bench ...\n");
+      std::fprintf(stderr, "usage: check_cli inspect|same-hash|bench|discover ...\n");
       return 2;
     }
   } catch (const std::exception& e) {

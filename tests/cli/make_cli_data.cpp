@@ -111,6 +111,67 @@ Built build(const std::vector<Spec>& specs, Index r, float alpha, lorakit::Scali
   return out;
 }
 
+// The weights of a 4-block Llama of width d (4 heads, 2 key/value heads, ffn 2d), zero.
+struct BaseWeight {
+  std::string block_local;  // empty: not in a block
+  Index out, in;
+};
+std::vector<BaseWeight> llama_weights(Index d) {
+  return {{"self_attn.q_proj", d, d},     {"self_attn.k_proj", d / 2, d},
+          {"self_attn.v_proj", d / 2, d}, {"self_attn.o_proj", d, d},
+          {"mlp.gate_proj", 2 * d, d},    {"mlp.up_proj", 2 * d, d},
+          {"mlp.down_proj", d, 2 * d}};
+}
+
+void write_hf_llama(const std::filesystem::path& dir, const std::string& name, Index d) {
+  std::filesystem::create_directories(dir);
+  std::vector<std::vector<std::byte>> zeros;
+  std::vector<lorakit::io::TensorToWrite> tensors;
+  zeros.reserve(32);
+  for (int b = 0; b < 4; ++b) {
+    for (const BaseWeight& w : llama_weights(d)) {
+      const auto& bytes = zeros.emplace_back(static_cast<std::size_t>(w.out * w.in) * 2);
+      tensors.push_back({"model.layers." + std::to_string(b) + "." + w.block_local + ".weight",
+                         DType::f16, lorakit::Shape{w.out, w.in}, bytes});
+    }
+  }
+  lorakit::io::write_safetensors(dir / "model.safetensors", std::move(tensors));
+  const Json config = {{"model_type", "llama"},    {"_name_or_path", name},
+                       {"num_hidden_layers", 4},   {"hidden_size", d},
+                       {"num_attention_heads", 4}, {"num_key_value_heads", 2}};
+  std::ofstream(dir / "config.json") << config.dump(2) << '\n';
+}
+
+void write_gguf_llama(const std::filesystem::path& path, const std::string& name, Index d) {
+  using lorakit::io::GgufValue;
+  const std::vector<lorakit::io::GgufKeyValue> kv = {
+      {"general.architecture", GgufValue::of_string("llama")},
+      {"general.type", GgufValue::of_string("model")},
+      {"general.name", GgufValue::of_string(name)},
+      {"llama.block_count", GgufValue::of_u32(4)},
+      {"llama.attention.head_count", GgufValue::of_u32(4)},
+      {"llama.attention.head_count_kv", GgufValue::of_u32(2)}};
+  const std::map<std::string, std::string> gguf_name = {
+      {"self_attn.q_proj", "attn_q"}, {"self_attn.k_proj", "attn_k"},
+      {"self_attn.v_proj", "attn_v"}, {"self_attn.o_proj", "attn_output"},
+      {"mlp.gate_proj", "ffn_gate"},  {"mlp.up_proj", "ffn_up"},
+      {"mlp.down_proj", "ffn_down"}};
+  std::vector<std::vector<std::byte>> zeros;
+  zeros.reserve(32);
+  std::vector<lorakit::io::GgufTensorToWrite> tensors;
+  for (int b = 0; b < 4; ++b) {
+    for (const BaseWeight& w : llama_weights(d)) {
+      const auto& bytes = zeros.emplace_back(static_cast<std::size_t>(w.out * w.in) * 2);
+      // ggml's ne: the contiguous dimension (in) first.
+      tensors.push_back({"blk." + std::to_string(b) + "." + gguf_name.at(w.block_local) + ".weight",
+                         lorakit::io::GgmlType::f16,
+                         {static_cast<std::int64_t>(w.in), static_cast<std::int64_t>(w.out)},
+                         bytes});
+    }
+  }
+  lorakit::io::write_gguf(path, kv, tensors);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -190,6 +251,28 @@ int main(int argc, char** argv) {
       b.facts["scaling"] = "direct";
       expected["mlx"] = b.facts;
     }
+    // Base models, weights zero: the 4-block Llama the adapters above were built for, as a
+    // Hugging Face directory and as a GGUF model (llama.cpp's Q/K order), and one of width 96.
+    write_hf_llama(dir / "bases/tiny-llama", "test/tiny-llama", 64);
+    write_gguf_llama(dir / "bases/tiny-llama.gguf", "tiny llama", 64);
+    write_hf_llama(dir / "bases/wide", "test/wide", 96);
+    // What discover finds, from how this program built each file: every adapter fits the HF
+    // base it was built for; only the GGUF adapter (its Q/K rows in llama.cpp's order) also fits
+    // the GGUF base, whose Q/K rows are in that order; nothing fits the width-96 base.
+    expected["discover"] = {{"kinds",
+                             {{"peft-f32", "peft-adapter"},
+                              {"peft-bf16-saved", "peft-adapter"},
+                              {"mlx", "mlx-adapter"},
+                              {"alora.gguf", "gguf-adapter"},
+                              {"bases/tiny-llama", "hf-model"},
+                              {"bases/tiny-llama.gguf", "gguf-model"},
+                              {"bases/wide", "hf-model"},
+                              {"expected.json", "unknown"}}},
+                            {"compatible",
+                             {{"peft-f32", {"bases/tiny-llama"}},
+                              {"peft-bf16-saved", {"bases/tiny-llama"}},
+                              {"mlx", {"bases/tiny-llama"}},
+                              {"alora.gguf", {"bases/tiny-llama", "bases/tiny-llama.gguf"}}}}};
     std::ofstream(dir / "expected.json") << expected.dump(2) << '\n';
     std::printf("wrote the lorakit tool's test adapters to %s\n", dir.string().c_str());
     return 0;

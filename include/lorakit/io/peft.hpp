@@ -415,7 +415,6 @@ inline void save_peft(const Adapter& adapter, const std::filesystem::path& dir) 
   buffers.reserve(adapter.modules().size() * 3 + adapter.saved().size());
   nlohmann::ordered_json rank_pattern = nlohmann::ordered_json::object();
   nlohmann::ordered_json alpha_pattern = nlohmann::ordered_json::object();
-  std::set<std::string> suffixes;
   const float default_alpha = alpha_of(info.rank, info.alpha);
   for (const auto& [module, m] : adapter.modules()) {
     const std::string key = std::string(kPrefix) + module;
@@ -429,7 +428,6 @@ inline void save_peft(const Adapter& adapter, const std::filesystem::path& dir) 
     if (m.rank != info.rank) rank_pattern[exact_pattern(module)] = m.rank;
     const float alpha = alpha_of(m.rank, m.alpha);
     if (alpha != default_alpha) alpha_pattern[exact_pattern(module)] = alpha;
-    suffixes.insert(module.substr(module.rfind('.') + 1));
   }
   for (const auto& [name, t] : adapter.saved()) add(std::string(kPrefix) + name, t, t.shape, false);
   write_safetensors(dir / "adapter_model.safetensors", std::move(tensors),
@@ -444,9 +442,14 @@ inline void save_peft(const Adapter& adapter, const std::filesystem::path& dir) 
   if (!info.target.regex.empty()) {
     c["target_modules"] = info.target.regex;
   } else {
-    c["target_modules"] = info.target.names.empty()
-                              ? std::vector<std::string>(suffixes.begin(), suffixes.end())
-                              : info.target.names;
+    // An adapter without a rule of its own (built in memory, or from a GGUF file, which
+    // states none) targets exactly its modules: their full names, which PEFT's rule matches
+    // one each. Block-local names would also select the blocks it has no weights for.
+    std::vector<std::string> names = info.target.names;
+    if (names.empty()) {
+      for (const auto& [module, m] : adapter.modules()) names.push_back(module);
+    }
+    c["target_modules"] = names;
   }
   c["use_rslora"] = info.scaling == Scaling::alpha_over_sqrt_rank;
   c["use_dora"] = info.variant == VariantKind::dora;
