@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "fuzz_input.hpp"
+#include "lorakit/io/base_model.hpp"
 #include "lorakit/io/gguf_adapter.hpp"
 
 namespace {
@@ -100,10 +103,34 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       fuzz::require(by_offset[i - 1]->bytes.data() + by_offset[i - 1]->bytes.size() <=
                     by_offset[i]->bytes.data());
     }
+    // The same file as a base model, and as an adapter outline (headers only).
+    try {
+      const BaseModel base = io::detail_base::gguf_model(file, "fuzz");
+      for (const BaseModule& m : base.modules) {
+        fuzz::require(m.in_features >= 0 && m.out_features >= 0);
+        fuzz::require(base.find(m.name) != nullptr);
+      }
+    } catch (const Error&) {
+    }
+  } catch (const Error&) {
+  }
+  std::optional<AdapterOutline> outline;
+  try {
+    const io::GgufFile file = io::GgufFile::parse(bytes, options.limits, gguf.limits);
+    outline = io::detail_gguf::load<AdapterOutline>(file, "fuzz", options, gguf);
   } catch (const Error&) {
   }
   try {
-    fuzz::check(*io::load_gguf(bytes, options, gguf));
+    const std::shared_ptr<const Adapter> adapter = io::load_gguf(bytes, options, gguf);
+    fuzz::check(*adapter);
+    // What loads outlines the same from its headers.
+    fuzz::require(outline.has_value() && outline->modules.size() == adapter->modules().size());
+    for (const auto& [name, m] : adapter->modules()) {
+      const auto it = outline->modules.find(name);
+      fuzz::require(it != outline->modules.end() && it->second.rank == m.rank &&
+                    it->second.in_features == m.in_features() &&
+                    it->second.out_features == m.out_features());
+    }
   } catch (const Error&) {
   }
   return 0;
