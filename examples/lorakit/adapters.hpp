@@ -98,6 +98,7 @@ inline std::vector<ModuleGroup> group_modules(const Adapter& adapter) {
   std::stable_sort(groups.begin(), groups.end(), [](const ModuleGroup& x, const ModuleGroup& y) {
     if (x.blocks.empty() != y.blocks.empty()) return !x.blocks.empty();
     if (x.prefix != y.prefix) return x.prefix < y.prefix;
+    if (x.blocks.empty()) return x.local < y.local;  // modules outside a block: by name
     return x.blocks.front() < y.blocks.front() ||
            (x.blocks.front() == y.blocks.front() && x.local < y.local);
   });

@@ -318,7 +318,8 @@ inline Json error_json(const lorakit::Error& e) {
 
 /// Prints a JSON document on stdout.
 inline void print_json(const Json& j) {
-  const std::string s = j.dump(2);
+  // Names from files need not be UTF-8: invalid bytes print as U+FFFD rather than throw.
+  const std::string s = j.dump(2, ' ', false, Json::error_handler_t::replace);
   std::fwrite(s.data(), 1, s.size(), stdout);
   std::fputc('\n', stdout);
   std::fflush(stdout);

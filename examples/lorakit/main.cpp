@@ -4,6 +4,7 @@
 // describes one. The table below is every command there is.
 #include <array>
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,7 +70,7 @@ int unknown_command(std::string_view name, bool json) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   const std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
   bool json = false;
   for (const std::string& a : args) json = json || a == "--json";
@@ -104,4 +105,8 @@ int main(int argc, char** argv) {
   const Command* c = find_command(first);
   if (c == nullptr) return unknown_command(first, json);
   return c->run(CommandArgs(args).subspan(1));
+} catch (const std::exception& e) {
+  // What reporting itself could not report (out of memory while printing, a closed stdout).
+  std::fprintf(stderr, "lorakit: %s\n", e.what());
+  return lorakit::cli::kExitProblems;
 }

@@ -251,11 +251,31 @@ int main(int argc, char** argv) {
       b.facts["scaling"] = "direct";
       expected["mlx"] = b.facts;
     }
+    {
+      // Modules outside any block (a head and a classifier), which inspect lists by name.
+      auto bytes = std::make_shared<std::vector<std::byte>>(static_cast<std::size_t>(64 * 2) * 4);
+      std::map<std::string, AdapterModule> modules;
+      for (const auto& [name, out] : {std::pair<const char*, Index>{"score", 2}, {"lm_head", 2}}) {
+        AdapterModule m;
+        m.a = AdapterTensor{DType::f32, lorakit::Shape{64, 2}, {bytes->data(), 64 * 2 * 4}};
+        m.b = AdapterTensor{DType::f32, lorakit::Shape{2, out}, {bytes->data(), 2 * 2 * 4}};
+        m.rank = 2;
+        m.alpha = 4.0f;
+        modules.emplace(name, std::move(m));
+      }
+      lorakit::AdapterInfo info;
+      info.rank = 2;
+      info.alpha = 4.0f;
+      const lorakit::Adapter heads(info, std::move(modules), {},
+                                   std::vector<std::shared_ptr<const void>>{bytes});
+      lorakit::io::save_peft(heads, dir / "peft-heads");
+    }
     // Base models, weights zero: the 4-block Llama the adapters above were built for, as a
     // Hugging Face directory and as a GGUF model (llama.cpp's Q/K order), and one of width 96.
     write_hf_llama(dir / "bases/tiny-llama", "test/tiny-llama", 64);
     write_gguf_llama(dir / "bases/tiny-llama.gguf", "tiny llama", 64);
     write_hf_llama(dir / "bases/wide", "test/wide", 96);
+    write_gguf_llama(dir / "bases/not-utf8.gguf", "bad \xff name", 32);
     // What discover finds, from how this program built each file: every adapter fits the HF
     // base it was built for; only the GGUF adapter (its Q/K rows in llama.cpp's order) also fits
     // the GGUF base, whose Q/K rows are in that order; nothing fits the width-96 base.
@@ -267,6 +287,8 @@ int main(int argc, char** argv) {
                               {"bases/tiny-llama", "hf-model"},
                               {"bases/tiny-llama.gguf", "gguf-model"},
                               {"bases/wide", "hf-model"},
+                              {"bases/not-utf8.gguf", "gguf-model"},
+                              {"peft-heads", "peft-adapter"},
                               {"expected.json", "unknown"}}},
                             {"compatible",
                              {{"peft-f32", {"bases/tiny-llama"}},

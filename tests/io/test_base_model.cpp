@@ -210,4 +210,7 @@ TEST_CASE("load_options_for takes the layout and head counts from the base") {
   CHECK(b.n_head == 9);
   CHECK(b.n_head_kv == 3);
   CHECK(b.name == "x");
+  // A base that states no head counts leaves the caller's.
+  const io::LoadOptions c = io::load_options_for(BaseModel{}, io::LoadOptions{.n_head = 9});
+  CHECK(c.n_head == 9);
 }

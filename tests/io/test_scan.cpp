@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // SPDX-FileCopyrightText: 2026 The lorakit authors
 // read_outline against the full loaders, fit / match, and scanning generated folders.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <string>
@@ -268,4 +270,47 @@ TEST_CASE("scan() of a missing root is an error, of one file classifies it") {
   const io::Scan s = io::scan(dir / "m.gguf");
   REQUIRE(s.entries.size() == 1);
   CHECK(s.entries[0].kind == io::EntryKind::gguf_model);
+}
+
+TEST_CASE("fit(): embedding modules make an adapter incompatible, as Model does not apply them") {
+  const auto adapter = test::make_adapter("e", llama_specs(1, 64, 4), 1);
+  AdapterOutline o = outline(*adapter);
+  ModuleOutline embed;
+  embed.in_features = 1000;
+  embed.out_features = 64;
+  embed.rank = 4;
+  embed.kind = ModuleKind::embedding;
+  o.modules.emplace("model.embed_tokens", embed);
+  BaseModel base;
+  base.modules = {{"model.layers.0.self_attn.q_proj", 64, 64},
+                  {"model.layers.0.self_attn.v_proj", 64, 32}};
+  base.sort_modules();
+  const Fit f = fit(o, base);
+  CHECK(f.verdict == Verdict::incompatible);
+  REQUIRE(f.reasons.size() == 1);
+  CHECK(f.reasons[0] == "1 of 3 modules: embedding modules, which Model does not apply");
+}
+
+TEST_CASE("scan() and read_base_model never open a FIFO: it is not a regular file") {
+  const TempDir dir;
+  namespace fs = std::filesystem;
+  const auto a = test::make_adapter("a", llama_specs(1, 64, 4), 1);
+  io::save_peft(*a, dir / "adapters/fifo");
+  fs::remove(dir / "adapters/fifo/adapter_model.safetensors");
+  REQUIRE(::mkfifo((dir / "adapters/fifo/adapter_model.safetensors").c_str(), 0600) == 0);
+  REQUIRE(::mkfifo((dir / "model.gguf").c_str(), 0600) == 0);
+  const io::Scan s = io::scan(dir.path());  // returns: nothing blocks on the FIFOs
+  bool found = false;
+  for (const io::ScanEntry& e : s.entries) {
+    if (e.path == dir / "adapters/fifo") {
+      found = true;
+      CHECK(e.kind == io::EntryKind::unknown);
+      CHECK_THAT(e.why, Catch::Contains("adapter_model.safetensors") &&
+                            Catch::Contains("not a regular file"));
+    }
+    CHECK(e.path != dir / "model.gguf");  // not a regular file: not an entry
+  }
+  CHECK(found);
+  CHECK_THROWS_WITH(io::read_base_model(dir / "model.gguf"), Catch::Contains("not a regular file"));
+  CHECK_THROWS_WITH(io::load_adapter(dir / "model.gguf"), Catch::Contains("not a regular file"));
 }

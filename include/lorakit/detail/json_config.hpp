@@ -127,6 +127,9 @@ inline JsonConfig parse_config(std::string_view text, std::string file, std::uin
 /// @throws lorakit::Error Errc::io, Errc::limit_exceeded, Errc::bad_config
 inline JsonConfig read_config(const std::filesystem::path& path, std::uint64_t max_bytes) {
   std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) {
+    throw Error(Errc::io, ErrorContext{.file = path.string()}, "not a regular file");
+  }
   const std::uintmax_t size = std::filesystem::file_size(path, ec);
   if (!ec && size > max_bytes) {
     throw Error(Errc::limit_exceeded, ErrorContext{.file = path.string()},

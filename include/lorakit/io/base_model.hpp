@@ -6,10 +6,13 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <new>
 #include <optional>
 #include <set>
 #include <string>
@@ -56,18 +59,34 @@ namespace detail_base {
 // llama.cpp's architecture name for a Hugging Face model_type, where its converter maps one
 // onto another; other model types keep their name.
 [[nodiscard]] inline std::string architecture_of(std::string_view model_type) {
-  constexpr std::array<std::pair<std::string_view, std::string_view>, 6> kMap = {{
+  constexpr std::array<std::pair<std::string_view, std::string_view>, 11> kMap = {{
       {"mistral", "llama"},
       {"mixtral", "llama"},
       {"gpt_neox", "gptneox"},
       {"gemma3_text", "gemma3"},
       {"qwen2_moe", "qwen2moe"},
+      {"qwen3_moe", "qwen3moe"},
       {"gpt_bigcode", "starcoder"},
+      {"phi", "phi2"},
+      {"deepseek_v2", "deepseek2"},
+      {"deepseek_v3", "deepseek2"},
+      {"cohere", "command-r"},
   }};
   for (const auto& [hf, gguf] : kMap) {
     if (model_type == hf) return std::string(gguf);
   }
   return std::string(model_type);
+}
+
+// Two tensors that name one module (a checkpoint with a key twice under two spellings).
+inline void require_unique(const BaseModel& base) {
+  for (std::size_t i = 1; i < base.modules.size(); ++i) {
+    if (base.modules[i].name == base.modules[i - 1].name) {
+      throw Error(Errc::bad_format,
+                  ErrorContext{.file = base.source, .tensor = base.modules[i].name + ".weight"},
+                  "two weights name the module '" + base.modules[i].name + "'");
+    }
+  }
 }
 
 // The module-tree prefix a checkpoint of a task model may leave out of its keys (GPT-2's
@@ -114,13 +133,29 @@ inline BaseModel gguf_model(const GgufFile& file, const std::string& stem) {
   base.architecture = *arch;
   base.name = file.string("general.name").value_or("");
   if (base.name.empty()) base.name = stem;
+  // A count, or the largest of a per-layer array of counts (OpenELM's head counts); 0 when
+  // absent or of another type.
   auto count = [&](const std::string& key) {
-    const std::optional<std::int64_t> v = file.integer(key);
-    if (v && (*v < 0 || *v > 1'000'000)) {
-      throw Error(Errc::bad_format, ErrorContext{.file = file.path(), .key = key},
-                  "out of range: " + std::to_string(*v));
+    const GgufValue* v = file.find(key);
+    if (v == nullptr) return 0;
+    std::int64_t n = 0;
+    if (const std::optional<std::int64_t> i = v->integer()) {
+      n = *i;
+    } else if (v->type == GgufType::array &&
+               (v->element == GgufType::u32 || v->element == GgufType::i32)) {
+      for (std::size_t k = 0; k + 4 <= v->scalars.size(); k += 4) {
+        std::uint32_t bits = 0;
+        std::memcpy(&bits, v->scalars.data() + k, 4);
+        n = std::max<std::int64_t>(n, v->element == GgufType::i32
+                                          ? std::int64_t{static_cast<std::int32_t>(bits)}
+                                          : std::int64_t{bits});
+      }
     }
-    return v ? static_cast<int>(*v) : 0;
+    if (n < 0 || n > 1'000'000) {
+      throw Error(Errc::bad_format, ErrorContext{.file = file.path(), .key = key},
+                  "out of range: " + std::to_string(n));
+    }
+    return static_cast<int>(n);
   };
   base.n_layers = count(*arch + ".block_count");
   base.n_head = count(*arch + ".attention.head_count");
@@ -134,10 +169,12 @@ inline BaseModel gguf_model(const GgufFile& file, const std::string& stem) {
     constexpr std::string_view kWeight = ".weight";
     if (t.n_dims != 2 || !t.name.ends_with(kWeight)) continue;
     const std::string module = t.name.substr(0, t.name.size() - kWeight.size());
+    if (module.empty()) continue;
     std::optional<std::string> hf = names != nullptr ? names->to_hf(module) : std::nullopt;
     BaseModule m;
     m.name = hf ? std::move(*hf) : module;
-    const bool embedding = GgufNameMap::block_part(module).empty() && module == "token_embd";
+    const bool embedding =
+        module == "token_embd" || module == "position_embd" || module == "token_types";
     m.kind = embedding ? ModuleKind::embedding : ModuleKind::linear;
     // ne[0] is contiguous: a linear weight (out, in) has ne [in, out]; an embedding table
     // (vocabulary, width) has ne [width, vocabulary].
@@ -149,6 +186,7 @@ inline BaseModel gguf_model(const GgufFile& file, const std::string& stem) {
     base.modules.push_back(std::move(m));
   }
   base.sort_modules();
+  require_unique(base);
   return base;
 }
 
@@ -199,8 +237,8 @@ inline BaseModel read_hf_model(const std::filesystem::path& dir, const ReadLimit
   base.name = config.string(config.json(), "_name_or_path").value_or("");
   if (base.name.empty()) base.name = fs::absolute(dir, ec).lexically_normal().filename().string();
   if (base.name.empty()) base.name = dir.filename().string();
-  base.n_layers = config_count(config, {"num_hidden_layers", "n_layer", "num_layers"});
-  base.n_head = config_count(config, {"num_attention_heads", "n_head", "num_heads"});
+  base.n_layers = config_count(config, {"num_hidden_layers", "n_layer", "num_layers", "n_layers"});
+  base.n_head = config_count(config, {"num_attention_heads", "n_head", "num_heads", "n_heads"});
   base.n_head_kv = config_count(config, {"num_key_value_heads"});
   if (base.n_head_kv == 0) base.n_head_kv = base.n_head;
 
@@ -223,6 +261,13 @@ inline BaseModel read_hf_model(const std::filesystem::path& dir, const ReadLimit
       expected.emplace(tensor, file.get<std::string>());
     }
     for (const std::string& s : shards) files.push_back(shard_path(dir, s, idx.file()));
+    for (const fs::path& f : files) {
+      if (!fs::is_regular_file(f, ec)) {
+        throw Error(Errc::io, ErrorContext{.file = path_name(f)},
+                    fs::exists(f, ec) ? "not a regular file"
+                                      : "a shard model.safetensors.index.json names is missing");
+      }
+    }
   } else {
     throw Error(Errc::bad_format, ErrorContext{.file = path_name(dir)},
                 fs::exists(dir / "pytorch_model.bin", ec)
@@ -265,6 +310,7 @@ inline BaseModel read_hf_model(const std::filesystem::path& dir, const ReadLimit
     base.modules.push_back(std::move(m));
   }
   base.sort_modules();
+  require_unique(base);
   return base;
 }
 
@@ -287,7 +333,11 @@ inline BaseModel read_hf_model(const std::filesystem::path& dir, const ReadLimit
   if (!fs::exists(path, ec)) {
     throw Error(Errc::io, ErrorContext{.file = path_name(path)}, "no such file or directory");
   }
+  if (!fs::is_regular_file(path, ec)) {
+    throw Error(Errc::io, ErrorContext{.file = path_name(path)}, "not a regular file");
+  }
   std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(Errc::io, ErrorContext{.file = path_name(path)}, "cannot open");
   std::array<char, 4> magic{};
   in.read(magic.data(), 4);
   if (in.gcount() == 4 && std::string_view(magic.data(), 4) == "GGUF") {
@@ -307,8 +357,10 @@ inline BaseModel read_hf_model(const std::filesystem::path& dir, const ReadLimit
 [[nodiscard]] inline LoadOptions load_options_for(const BaseModel& base, LoadOptions options = {}) {
   options.base_layout =
       base.layout == RowLayout::llama_cpp ? BaseLayout::llama_cpp : BaseLayout::hf;
-  options.n_head = base.n_head;
-  options.n_head_kv = base.n_head_kv;
+  if (base.n_head > 0) {
+    options.n_head = base.n_head;
+    options.n_head_kv = base.n_head_kv;
+  }
   return options;
 }
 
@@ -318,10 +370,7 @@ inline BaseModel read_hf_model(const std::filesystem::path& dir, const ReadLimit
 [[nodiscard]] inline CheckReport check_file(const std::filesystem::path& path,
                                             const BaseModel& base, const CheckOptions& options = {},
                                             const LoadOptions& load = {}) {
-  try {
-    const std::shared_ptr<const Adapter> adapter = load_adapter(path, load_options_for(base, load));
-    return check(*adapter, base, options);
-  } catch (const Error& e) {
+  auto failed = [&](const Error& e) {
     CheckReport report;
     report.adapter = options.name.empty() ? path.filename().string() : options.name;
     report.base = base.name;
@@ -329,6 +378,16 @@ inline BaseModel read_hf_model(const std::filesystem::path& dir, const ReadLimit
     report.diagnosis = e.diagnosis();
     report.message = e.what();
     return report;
+  };
+  try {
+    const std::shared_ptr<const Adapter> adapter = load_adapter(path, load_options_for(base, load));
+    return check(*adapter, base, options);
+  } catch (const Error& e) {
+    return failed(e);
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {  // the file system's own errors (a race, EACCES)
+    return failed(Error(Errc::io, ErrorContext{.file = path_name(path)}, e.what()));
   }
 }
 

@@ -50,7 +50,8 @@ class FileBytes {
   static std::shared_ptr<const FileBytes> map(const std::filesystem::path& path) {
     require_path(path, "file");
 #ifdef LORAKIT_HAS_MMAP
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO or a device must not wait; only regular files are read.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) throw_io(path, "cannot open");
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -34,7 +34,8 @@ inline AdapterFormat detect_format(const std::filesystem::path& path) {
     return detect_format(path.parent_path().empty() ? fs::path(".") : path.parent_path());
   }
   if (!fs::is_directory(path, ec)) {
-    throw Error(Errc::io, ErrorContext{.file = path.string()}, "no such file or directory");
+    throw Error(Errc::io, ErrorContext{.file = path.string()},
+                fs::exists(path, ec) ? "not a regular file" : "no such file or directory");
   }
   const bool has_config = fs::exists(path / "adapter_config.json", ec);
   if (fs::exists(path / "adapter_model.safetensors", ec) && has_config) return AdapterFormat::peft;
@@ -61,11 +62,11 @@ inline AdapterFormat detect_format(const std::filesystem::path& path) {
 /// @throws lorakit::Error as the format's loader does.
 inline std::shared_ptr<const Adapter> load_adapter(const std::filesystem::path& path,
                                                    const LoadOptions& options = {}) {
+  std::error_code ec;
+  const bool dir = std::filesystem::is_directory(path, ec);
   switch (detect_format(path)) {
-    case AdapterFormat::peft:
-      return load_peft(std::filesystem::is_directory(path) ? path : path.parent_path(), options);
-    case AdapterFormat::mlx:
-      return load_mlx(std::filesystem::is_directory(path) ? path : path.parent_path(), options);
+    case AdapterFormat::peft: return load_peft(dir ? path : path.parent_path(), options);
+    case AdapterFormat::mlx: return load_mlx(dir ? path : path.parent_path(), options);
     case AdapterFormat::gguf: return load_gguf(path, options);
     case AdapterFormat::memory: break;
   }
@@ -81,7 +82,8 @@ inline AdapterOutline read_outline(const std::filesystem::path& path,
                                    const LoadOptions& options = {}) {
   namespace fs = std::filesystem;
   const AdapterFormat format = detect_format(path);
-  const fs::path dir = fs::is_directory(path) ? path : path.parent_path();
+  std::error_code ec;
+  const fs::path dir = fs::is_directory(path, ec) ? path : path.parent_path();
   switch (format) {
     case AdapterFormat::peft:
       return detail_peft::load<AdapterOutline>(

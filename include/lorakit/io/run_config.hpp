@@ -267,7 +267,9 @@ inline bool same_file(std::string_view a, std::string_view b) noexcept {
 ///
 /// The adapters' names must be new to the model: attaching under an attached name would replace
 /// that adapter, which could not be undone. No other writer may change the model's adapters
-/// while this runs.
+/// while this runs. The one exception to all or none: when memory runs out while detaching
+/// during the roll-back, the adapters that could not be detached stay attached (listed by
+/// Model::list()), and the original error is rethrown.
 /// @throws lorakit::Error listing every load problem of every adapter at once (as the loaders
 ///   report them); Errc::bad_config for an adapter the override leaves without modules, two
 ///   adapters under one name or a name already attached (before anything is attached); then

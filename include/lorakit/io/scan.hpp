@@ -7,8 +7,11 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
+#include <new>
 #include <optional>
 #include <set>
 #include <string>
@@ -81,16 +84,48 @@ struct Scan {
 
 namespace detail_scan {
 
-inline bool is_gguf(const std::filesystem::path& path) {
+// Whether a regular file starts "GGUF"; nullopt when it cannot be read.
+inline std::optional<bool> is_gguf(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
   std::array<char, 4> magic{};
   in.read(magic.data(), 4);
   return in.gcount() == 4 && std::string_view(magic.data(), 4) == "GGUF";
 }
 
-inline ScanEntry classify_gguf(const std::filesystem::path& path, const ScanOptions& options) {
-  ScanEntry e{.path = path};
+// An entry that failed to read: unknown, with the error's text. Only std::bad_alloc escapes.
+template <class Read>
+ScanEntry reading(const std::filesystem::path& path, Read&& read) {
   try {
+    return read();
+  } catch (const Error& err) {
+    return ScanEntry{.path = path, .kind = EntryKind::unknown, .why = err.what()};
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& err) {  // the file system's own errors (a race, EACCES)
+    return ScanEntry{
+        .path = path,
+        .kind = EntryKind::unknown,
+        .why = Error(Errc::io, ErrorContext{.file = path.string()}, err.what()).what()};
+  }
+}
+
+// The first of `names` in `dir` that exists and is not a regular file (a FIFO, a device, a
+// directory), or "": the readers open only regular files.
+inline std::string irregular(const std::filesystem::path& dir,
+                             std::initializer_list<const char*> names) {
+  namespace fs = std::filesystem;
+  for (const char* n : names) {
+    std::error_code ec;
+    const fs::file_status st = fs::status(dir / n, ec);
+    if (!ec && fs::exists(st) && !fs::is_regular_file(st)) return n;
+  }
+  return "";
+}
+
+inline ScanEntry classify_gguf(const std::filesystem::path& path, const ScanOptions& options) {
+  return reading(path, [&] {
+    ScanEntry e{.path = path};
     const GgufFile file = GgufFile::open(path, options.limits);
     const std::optional<std::string> type = file.string("general.type");
     if (type && *type == "adapter") {
@@ -101,10 +136,8 @@ inline ScanEntry classify_gguf(const std::filesystem::path& path, const ScanOpti
       e.kind = EntryKind::gguf_model;
       e.base = detail_base::gguf_model(file, path.stem().string());
     }
-  } catch (const Error& err) {
-    e = ScanEntry{.path = path, .kind = EntryKind::unknown, .why = err.what()};
-  }
-  return e;
+    return e;
+  });
 }
 
 // A directory that is an adapter or a model, or nullopt.
@@ -112,28 +145,36 @@ inline std::optional<ScanEntry> classify_dir(const std::filesystem::path& dir,
                                              const ScanOptions& options) {
   namespace fs = std::filesystem;
   std::error_code ec;
+  auto not_regular = [&](const std::string& name) {
+    return ScanEntry{
+        .path = dir,
+        .kind = EntryKind::unknown,
+        .why = Error(Errc::io, ErrorContext{.file = (dir / name).string()}, "not a regular file")
+                   .what()};
+  };
   if (fs::exists(dir / "adapter_config.json", ec)) {
-    ScanEntry e{.path = dir};
-    try {
+    const std::string odd = irregular(
+        dir, {"adapter_config.json", "adapter_model.safetensors", "adapters.safetensors"});
+    if (!odd.empty()) return not_regular(odd);
+    return reading(dir, [&] {
+      ScanEntry e{.path = dir};
       const AdapterFormat f = detect_format(dir);
       e.kind = f == AdapterFormat::mlx ? EntryKind::mlx_adapter : EntryKind::peft_adapter;
       e.adapter = read_outline(dir, LoadOptions{.limits = options.limits});
-    } catch (const Error& err) {
-      e = ScanEntry{.path = dir, .kind = EntryKind::unknown, .why = err.what()};
-    }
-    return e;
+      return e;
+    });
   }
   if (fs::exists(dir / "config.json", ec) &&
       (fs::exists(dir / "model.safetensors", ec) ||
        fs::exists(dir / "model.safetensors.index.json", ec))) {
-    ScanEntry e{.path = dir};
-    try {
-      e.kind = EntryKind::hf_model;
+    const std::string odd =
+        irregular(dir, {"config.json", "model.safetensors", "model.safetensors.index.json"});
+    if (!odd.empty()) return not_regular(odd);
+    return reading(dir, [&] {
+      ScanEntry e{.path = dir, .kind = EntryKind::hf_model};
       e.base = read_base_model(dir, options.limits);
-    } catch (const Error& err) {
-      e = ScanEntry{.path = dir, .kind = EntryKind::unknown, .why = err.what()};
-    }
-    return e;
+      return e;
+    });
   }
   return std::nullopt;
 }
@@ -201,7 +242,13 @@ class Scanner {
         continue;
       }
       if (!fs::is_regular_file(st)) continue;
-      if (is_gguf(p)) {
+      const std::optional<bool> gguf = is_gguf(p);
+      if (!gguf) {
+        scan.entries.push_back(ScanEntry{
+            .path = p,
+            .kind = EntryKind::unknown,
+            .why = Error(Errc::io, ErrorContext{.file = p.string()}, "cannot be read").what()});
+      } else if (*gguf) {
         scan.entries.push_back(classify_gguf(p, options_));
       } else if (!recognised) {
         scan.entries.push_back(
@@ -234,7 +281,7 @@ class Scanner {
   if (fs::is_directory(root, ec)) {
     detail_scan::Scanner(options).directory(root, 0, out);
   } else if (fs::exists(root, ec)) {
-    if (detail_scan::is_gguf(root)) {
+    if (fs::is_regular_file(root, ec) && detail_scan::is_gguf(root).value_or(false)) {
       out.entries.push_back(detail_scan::classify_gguf(root, options));
     } else {
       out.entries.push_back(ScanEntry{

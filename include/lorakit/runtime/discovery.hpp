@@ -24,7 +24,7 @@ namespace lorakit {
 
 /// How an adapter stands against a base, or against every base of a folder.
 enum class Verdict : unsigned char {
-  compatible,    ///< every module has a base module of its widths, in its row order
+  compatible,    ///< every module is linear with a base module of its widths and row order
   incompatible,  ///< with the reasons
   unknown,       ///< nothing here to judge it against (its base is not among them)
 };
@@ -47,7 +47,8 @@ struct Fit {
 
 /// Whether `adapter` fits `base`, judged as discovery judges: the architecture first (two
 /// named architectures must be equal), then every linear module by name and (in, out), then
-/// the Q/K row order (check()'s rule, head counts from the base). What check() adds (ranks
+/// the Q/K row order (check()'s rule, head counts from the base); embedding modules, which
+/// Model does not apply, make it incompatible. What check() adds (ranks
 /// above a host's limit, saved tensors, the target rule's layers without weights) is left to
 /// it: a compatible adapter can still be refused by attach for those.
 [[nodiscard]] inline Fit fit(const AdapterOutline& adapter, const BaseModel& base) {
@@ -60,11 +61,15 @@ struct Fit {
     return out;
   }
   std::vector<std::string> missing;
+  std::size_t embeddings = 0;  // Model applies linear modules only
   std::map<std::tuple<bool, Index, Index>, std::vector<std::string>> widths;  // (in?, a, b)
   std::size_t order = 0;
   std::string order_reason;
   for (const auto& [name, m] : adapter.modules) {
-    if (m.kind != ModuleKind::linear) continue;
+    if (m.kind != ModuleKind::linear) {
+      ++embeddings;
+      continue;
+    }
     const BaseModule* b = base.find(name);
     if (b == nullptr) {
       missing.push_back(name);
@@ -103,6 +108,10 @@ struct Fit {
   }
   if (order != 0) {
     reasons.emplace_back(order, std::to_string(order) + of + ": " + order_reason);
+  }
+  if (embeddings != 0) {
+    reasons.emplace_back(embeddings, std::to_string(embeddings) + of +
+                                         ": embedding modules, which Model does not apply");
   }
   std::stable_sort(reasons.begin(), reasons.end(),
                    [](const auto& x, const auto& y) { return x.first > y.first; });
