@@ -202,7 +202,8 @@ Json inspect_json(const Adapter& adapter, const AdapterArg& arg, const WeightSca
   if (info.format == AdapterFormat::gguf) {
     // The tensor types as the file stores them (Q8_0 is dequantised to F32 at load).
     std::map<std::string, std::size_t> types;
-    for (const io::GgufTensor& t : io::GgufFile::open(info.source).tensors()) {
+    const io::GgufFile file = io::GgufFile::open(info.source);
+    for (const io::GgufTensor& t : file.tensors()) {
       ++types[std::string(io::to_string(t.type))];
     }
     j["file_types"] = types;
