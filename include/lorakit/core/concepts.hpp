@@ -47,6 +47,20 @@ concept MergeableBase = LinearBase<B> && requires(B& b, const B& cb) {
   noexcept->std::same_as<WeightLayout>;
 };
 
+/// A LinearBase whose weights lorakit may read (DoRA takes W's row norms from them). In plain
+/// words:
+/// - weight_view() gives a read-only view of W;
+/// - layout() says whether that view is W:(out,in) or W:(in,out) (GPT-2 Conv1D).
+/// A bias, when the base has one, is read through an optional bias() returning a span of
+/// out_features() floats (empty: none).
+template <class B>
+concept ReadableWeightsBase = LinearBase<B> && requires(const B& b) {
+  { b.weight_view() }
+  noexcept->std::same_as<ConstMatrixView>;
+  { b.layout() }
+  noexcept->std::same_as<WeightLayout>;
+};
+
 /// The two products of the low-rank path, into caller memory. In plain words:
 /// - K::name names the kernel in tests and benchmarks;
 /// - K::project(x, a, t) writes t:(n,r) = x:(n,in) * a:(in,r), never throws;
@@ -117,5 +131,18 @@ concept AdapterVariant = requires(const typename V::Weights& w, const typename V
   }
   noexcept;
 };
+
+/// Whether variant V can run on base B: a variant that declares `needs_base_weights` (DoRA)
+/// needs a ReadableWeightsBase; every other variant runs on any LinearBase.
+namespace detail {
+template <class V>
+concept wants_base_weights = requires {
+  requires V::needs_base_weights;
+};
+}  // namespace detail
+
+template <class V, class B>
+concept VariantFits = AdapterVariant<V> && LinearBase<B> &&
+    (!detail::wants_base_weights<V> || ReadableWeightsBase<B>);
 
 }  // namespace lorakit

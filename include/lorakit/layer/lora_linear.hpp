@@ -57,6 +57,10 @@ namespace lorakit {
 /// @endcode
 template <LinearBase Base, AdapterVariant Variant, LowRankKernel Kernel = DefaultKernel>
 class LoRALinear {
+  static_assert(VariantFits<Variant, Base>,
+                "this variant needs the base's weights (DoRA takes W's row norms): use a base "
+                "that offers weight_view() and layout(), such as DenseLinear");
+
  public:
   using base_type = Base;
   using variant_type = Variant;
@@ -64,12 +68,21 @@ class LoRALinear {
   using Weights = typename Variant::Weights;
   using Params = typename Variant::Params;
 
-  /// Whether merge() can exist: the variant's delta is the product of its two slots
-  /// A:(in,r) * B:(r,out) (LoRA), and the base exposes writable weights (MergeableBase).
+  /// Whether merge() can exist: the variant's delta is the product of its first two slots
+  /// A:(in,r) * B:(r,out) (LoRA), or that product and a rescaling of W's rows the variant
+  /// applies after it (DoRA's finish_merge), and the base exposes writable weights
+  /// (MergeableBase).
   static constexpr bool kMergeable =
-      Variant::slots.size() == 2 && Variant::slots[0].rows == Dim::in &&
+      Variant::slots.size() >= 2 && Variant::slots[0].rows == Dim::in &&
       Variant::slots[0].cols == Dim::rank && Variant::slots[1].rows == Dim::rank &&
-      Variant::slots[1].cols == Dim::out && MergeableBase<Base>;
+      Variant::slots[1].cols == Dim::out &&
+      (Variant::slots.size() == 2 ||
+       requires(const Weights& w, MatrixView m) { Variant::finish_merge(w, WeightLayout{}, m); }) &&
+      MergeableBase<Base>;
+
+  /// Whether merge() always keeps a backup of W: the variant's merge cannot be subtracted
+  /// back out (DoRA scales W's rows).
+  static constexpr bool kMergeNeedsBackup = requires { requires Variant::merge_needs_backup; };
 
   struct Options {
     Index max_rank = 256;  ///< the largest rank attach() accepts; sizes the workspace
@@ -82,12 +95,13 @@ class LoRALinear {
     Weights weights;
     Params params;
     float user_scale = 1.0f;
-    float multiplier = 0.0f;            ///< user_scale * Variant::scale(params)
-    float variant_scale = 0.0f;         ///< Variant::scale(params)
-    std::shared_ptr<const void> owner;  ///< keeps the weights' memory alive
-    AdapterId id = kNoAdapter;          ///< the id per-row forward calls name it by
-    bool active = true;                 ///< inactive: kept attached, skipped by forward()
-    bool merged = false;                ///< folded into the base weights; skipped by forward()
+    float multiplier = 0.0f;               ///< user_scale * Variant::scale(params)
+    float variant_scale = 0.0f;            ///< Variant::scale(params)
+    std::shared_ptr<const void> owner;     ///< keeps the weights' memory alive
+    std::shared_ptr<const void> prepared;  ///< what Variant::prepare derived (DoRA's gains)
+    AdapterId id = kNoAdapter;             ///< the id per-row forward calls name it by
+    bool active = true;                    ///< inactive: kept attached, skipped by forward()
+    bool merged = false;                   ///< folded into the base weights; skipped by forward()
     std::shared_ptr<const RowMatrix> backup;  ///< the base weights from before merge(), if kept
     std::uint64_t merge_order = 0;            ///< larger: merged later
 
@@ -160,8 +174,10 @@ class LoRALinear {
                  options.scale * Variant::scale(params),
                  Variant::scale(params),
                  std::move(options.owner),
+                 {},
                  options.id,
                  options.active};
+    prepare(a);
     publish([&a, this](const std::vector<Attachment>& current) {
       // Built by copy construction only: assigning an Eigen::Map copies elements, not views.
       auto next = std::make_unique<std::vector<Attachment>>();
@@ -254,6 +270,7 @@ class LoRALinear {
       require_unmerged(a, "rescale");
       a.user_scale = user_scale;
       a.multiplier = user_scale * Variant::scale(a.params);
+      prepare(a);
     });
   }
 
@@ -281,11 +298,14 @@ class LoRALinear {
                     "adapter '" + e.name + "' is already merged");
       }
       std::shared_ptr<const RowMatrix> backup;
-      if (keep_backup) backup = std::make_shared<const RowMatrix>(w);
+      if (keep_backup || kMergeNeedsBackup) backup = std::make_shared<const RowMatrix>(w);
       const auto [a, b] = merge_factors(e);
       const kernels::MergeFactors factors(base_.layout(), a, b);
       // Nothing below allocates or throws.
       factors.apply<Kernel>(w, e.multiplier);
+      if constexpr (requires { Variant::finish_merge(e.weights, base_.layout(), w); }) {
+        Variant::finish_merge(e.weights, base_.layout(), w);
+      }
       e.merged = true;
       e.backup = std::move(backup);
       e.merge_order = ++merge_count_;
@@ -319,7 +339,9 @@ class LoRALinear {
   /// Forgets the merged adapter called `name` (PEFT's merge_and_unload): its delta stays in the
   /// base weights for good and the layer drops the attachment, its backup and its owner, so the
   /// adapter's memory can be freed. Adapters merged before it lose their backups too (restoring
-  /// one would also take this delta out): their unmerge() subtracts their product instead.
+  /// one would also take this delta out): their unmerge() subtracts their product instead. For
+  /// a variant whose merge needs its backup (DoRA), unloading is refused while an adapter merged
+  /// before it is still merged.
   /// @throws lorakit::Error (Errc::bad_config) for an unknown or unmerged adapter.
   void unload(std::string_view name) {
     publish([&](const std::vector<Attachment>& current) {
@@ -331,6 +353,18 @@ class LoRALinear {
       if (!target->merged) {
         throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
                     "adapter '" + target->name + "' is not merged; merge it before unloading it");
+      }
+      if constexpr (kMergeNeedsBackup) {
+        // An adapter merged earlier could only come out through its backup, which this
+        // unload would invalidate.
+        for (const Attachment& a : current) {
+          if (a.merged && a.merge_order < target->merge_order) {
+            throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
+                        "adapter '" + target->name + "' was merged after '" + a.name +
+                            "', which could not be unmerged once it is unloaded; unload '" +
+                            a.name + "' first");
+          }
+        }
       }
       auto next = std::make_unique<std::vector<Attachment>>();
       for (const Attachment& a : current) {
@@ -626,6 +660,11 @@ class LoRALinear {
   void change_merge(std::string_view name, F&& f) {
     modify_list(name, [&](std::vector<Attachment>& next, Attachment& e) {
       f(static_cast<const std::vector<Attachment>&>(next), e, base_.weight());
+      // What a variant derived from W (DoRA's norms) follows W's change for the adapters
+      // still computed by forward().
+      for (Attachment& a : next) {
+        if (!a.merged) prepare(a);
+      }
     });
   }
 
@@ -661,6 +700,18 @@ class LoRALinear {
       throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
                   "adapter '" + a.name + "' is merged into the base weights; unmerge it before " +
                       "you " + what + " it");
+    }
+  }
+
+  // Lets the variant derive what forward needs from the weights, the multiplier and the base
+  // (DoRA's gains); the attachment keeps it alive. May throw (before anything is published).
+  void prepare(Attachment& a) const {
+    if constexpr (requires {
+                    Variant::prepare(a.weights, a.multiplier, base_, options_.module, a.name);
+                  }) {
+      auto p = Variant::prepare(a.weights, a.multiplier, base_, options_.module, a.name);
+      a.weights = p.weights;
+      a.prepared = std::move(p.storage);
     }
   }
 

@@ -3,6 +3,7 @@
 // The list of every variant lorakit ships.
 #pragma once
 
+#include "lorakit/variants/dora.hpp"
 #include "lorakit/variants/lora.hpp"
 
 namespace lorakit {
@@ -11,7 +12,7 @@ namespace lorakit {
 template <class... Variants>
 struct VariantList {};
 
-/// Every variant lorakit ships (grows as DoRA, IA3 land).
-using Variants = VariantList<LoRA>;
+/// Every variant lorakit ships (grows as IA3 lands).
+using Variants = VariantList<LoRA, DoRA>;
 
 }  // namespace lorakit
