@@ -190,7 +190,7 @@ TEST_CASE("DoRA: a magnitude equal to |W'|_row gives plain LoRA's output", "[var
   check_close(ref, lorakit::make_view(y), "DoRA with m = |W'|");
 }
 
-TEST_CASE("DoRA: set_scale recomputes the norms; two adapters apply in order, as PEFT does",
+TEST_CASE("DoRA: set_scale recomputes the norms, and two adapters apply in order as PEFT does",
           "[variants][dora]") {
   const Index in = 29;
   const Index out = 17;
@@ -254,7 +254,7 @@ TEST_CASE("DoRA: 16-bit tensors give the result of their widened values", "[vari
   check_close(ref, lorakit::make_view(y), "DoRA on bf16/f16 tensors");
 }
 
-TEST_CASE("DoRA: merge folds g (.) W' into W; unmerge restores W bit for bit",
+TEST_CASE("DoRA: merge folds g (.) W' into W, and unmerge restores W bit for bit",
           "[variants][dora][merge]") {
   const Index in = 31;
   const Index out = 15;
