@@ -68,21 +68,42 @@ class LoRALinear {
   using Weights = typename Variant::Weights;
   using Params = typename Variant::Params;
 
-  /// Whether merge() can exist: the variant's delta is the product of its first two slots
-  /// A:(in,r) * B:(r,out) (LoRA), or that product and a rescaling of W's rows the variant
-  /// applies after it (DoRA's finish_merge), and the base exposes writable weights
-  /// (MergeableBase).
-  static constexpr bool kMergeable =
+  /// Whether the variant's merge adds the product of its first two slots A:(in,r) * B:(r,out)
+  /// to W (LoRA), possibly followed by a rescaling of W's rows it applies after it (DoRA's
+  /// finish_merge).
+  static constexpr bool kMergesProduct =
       Variant::slots.size() >= 2 && Variant::slots[0].rows == Dim::in &&
       Variant::slots[0].cols == Dim::rank && Variant::slots[1].rows == Dim::rank &&
       Variant::slots[1].cols == Dim::out &&
       (Variant::slots.size() == 2 ||
-       requires(const Weights& w, MatrixView m) { Variant::finish_merge(w, WeightLayout{}, m); }) &&
-      MergeableBase<Base>;
+       requires(const Weights& w, MatrixView m) { Variant::finish_merge(w, WeightLayout{}, m); });
+
+  /// Whether the variant folds itself into W its own way (IA3 scales W's rows or columns):
+  /// Variant::merge_into(weights, multiplier, layout, W).
+  static constexpr bool kMergesInto = requires(const Weights& w, MatrixView m) {
+    Variant::merge_into(w, 1.0f, WeightLayout{}, m);
+  };
+
+  /// Whether merge() can exist: the variant knows how to fold itself into W (kMergesProduct or
+  /// kMergesInto) and the base exposes writable weights (MergeableBase).
+  static constexpr bool kMergeable = (kMergesProduct || kMergesInto) && MergeableBase<Base>;
 
   /// Whether merge() always keeps a backup of W: the variant's merge cannot be subtracted
   /// back out (DoRA scales W's rows).
   static constexpr bool kMergeNeedsBackup = requires { requires Variant::merge_needs_backup; };
+
+  /// Whether the variant rescales the input before the base runs (IA3Input): forward() then
+  /// runs the base on a scaled copy of x in the workspace.
+  static constexpr bool kScalesInput = requires { requires Variant::scales_input; };
+
+  /// Whether some slot has the rank as a dimension (LoRA, DoRA; not IA3): attach then checks
+  /// the rank against 1 and max_rank.
+  static constexpr bool kHasRank = [] {
+    for (const Slot& slot : Variant::slots) {
+      if (slot.rows == Dim::rank || slot.cols == Dim::rank) return true;
+    }
+    return false;
+  }();
 
   struct Options {
     Index max_rank = 256;  ///< the largest rank attach() accepts; sizes the workspace
@@ -119,7 +140,11 @@ class LoRALinear {
   };
 
   explicit LoRALinear(Base base, Options options = {})
-      : base_(std::move(base)), options_(std::move(options)), state_(initial_state()) {}
+      : base_(std::move(base)), options_(std::move(options)), state_(initial_state()) {
+    if constexpr (kScalesInput) {
+      fallback_row_ = std::make_unique<float[]>(static_cast<std::size_t>(base_.in_features()));
+    }
+  }
 
   LoRALinear(const LoRALinear&) = delete;
   LoRALinear& operator=(const LoRALinear&) = delete;
@@ -130,9 +155,11 @@ class LoRALinear {
   [[nodiscard]] const Base& base() const noexcept { return base_; }
   [[nodiscard]] const Options& options() const noexcept { return options_; }
 
-  /// Floats of Workspace that forward() on max_rows rows uses without splitting the rows.
+  /// Floats of Workspace that forward() on max_rows rows uses without splitting the rows:
+  /// max_rank per row, or in_features() per row for a variant that scales the input.
   [[nodiscard]] Index workspace_floats(Index max_rows) const noexcept {
-    return std::max<Index>(max_rows, 1) * options_.max_rank;
+    const Index per_row = kScalesInput ? in_features() : options_.max_rank;
+    return std::max<Index>(max_rows, 1) * std::max<Index>(per_row, 1);
   }
 
   /// Turns every adapter of this layer on or off. Off: forward() equals the base bit for bit.
@@ -202,7 +229,9 @@ class LoRALinear {
                     ProblemList& problems) const {
     const Index rank = static_cast<Index>(p.rank);
     const ErrorContext base_context{.module = options_.module};
-    if (rank < 1) {
+    if (!kHasRank) {
+      // No low-rank factors: nothing to check against max_rank.
+    } else if (rank < 1) {
       problems.add(Errc::bad_config, base_context,
                    "adapter '" + name + "' has rank " + std::to_string(rank) + "; need >= 1");
     } else if (rank > options_.max_rank) {
@@ -297,14 +326,21 @@ class LoRALinear {
         throw Error(Errc::bad_config, ErrorContext{.module = options_.module},
                     "adapter '" + e.name + "' is already merged");
       }
+      if constexpr (requires { Variant::check_merge(e.weights, base_, options_.module, e.name); }) {
+        Variant::check_merge(e.weights, base_, options_.module, e.name);
+      }
       std::shared_ptr<const RowMatrix> backup;
       if (keep_backup || kMergeNeedsBackup) backup = std::make_shared<const RowMatrix>(w);
-      const auto [a, b] = merge_factors(e);
-      const kernels::MergeFactors factors(base_.layout(), a, b);
-      // Nothing below allocates or throws.
-      factors.apply<Kernel>(w, e.multiplier);
-      if constexpr (requires { Variant::finish_merge(e.weights, base_.layout(), w); }) {
-        Variant::finish_merge(e.weights, base_.layout(), w);
+      if constexpr (kMergesProduct) {
+        const auto [a, b] = merge_factors(e);
+        const kernels::MergeFactors factors(base_.layout(), a, b);
+        // Nothing below allocates or throws.
+        factors.apply<Kernel>(w, e.multiplier);
+        if constexpr (requires { Variant::finish_merge(e.weights, base_.layout(), w); }) {
+          Variant::finish_merge(e.weights, base_.layout(), w);
+        }
+      } else {
+        Variant::merge_into(e.weights, e.multiplier, base_.layout(), w);
       }
       e.merged = true;
       e.backup = std::move(backup);
@@ -320,16 +356,21 @@ class LoRALinear {
   void unmerge(std::string_view name) requires(MergeableBase<Base>&& kMergeable) {
     change_merge(name, [&](const std::vector<Attachment>& list, Attachment& e, MatrixView w) {
       check_unmerge(e, merged_after(list, e));
-      std::optional<kernels::MergeFactors> factors;
-      if (!e.backup) {
-        const auto [a, b] = merge_factors(e);
-        factors.emplace(base_.layout(), a, b);
-      }
-      // Nothing below allocates or throws.
-      if (e.backup) {
-        w = *e.backup;
+      if constexpr (kMergeNeedsBackup) {
+        LORAKIT_ASSERT(e.backup != nullptr);
+        w = *e.backup;  // nothing allocates or throws
       } else {
-        factors->template apply<Kernel>(w, -e.multiplier);
+        std::optional<kernels::MergeFactors> factors;
+        if (!e.backup) {
+          const auto [a, b] = merge_factors(e);
+          factors.emplace(base_.layout(), a, b);
+        }
+        // Nothing below allocates or throws.
+        if (e.backup) {
+          w = *e.backup;
+        } else {
+          factors->template apply<Kernel>(w, -e.multiplier);
+        }
       }
       e.merged = false;
       e.backup.reset();
@@ -424,6 +465,15 @@ class LoRALinear {
   void forward(ConstMatrixView x, MatrixView y, Workspace& ws,
                const Selection& selection) const noexcept {
     check_shapes(x, y);
+    if constexpr (kScalesInput) {
+      if (!may_apply()) return base_.forward(x, y);
+      const detail::ReadSection section;
+      const detail::ModelState& model = *clock().current();
+      const LayerState* state = model.enabled ? &state_at(model.generation) : nullptr;
+      return base_on_scaled_input(x, y, ws, state, [&](const Attachment& a) noexcept {
+        return multiplier_for(selection, a);
+      });
+    }
     base_.forward(x, y);
     if (!may_apply()) return;
     const detail::ReadSection section;
@@ -435,6 +485,16 @@ class LoRALinear {
   /// model given the same pass computes the same generation. @pre `pass` is alive
   void forward(ConstMatrixView x, MatrixView y, Workspace& ws, const Pass& pass) const noexcept {
     check_shapes(x, y);
+    if constexpr (kScalesInput) {
+      if (pass.clock() != &clock()) {
+        return scaled_input_now(x, y, ws,
+                                [&](Index) -> const Selection& { return pass.selection(); });
+      }
+      const LayerState* state = pass.enabled() ? &state_at(pass.generation()) : nullptr;
+      return base_on_scaled_input(x, y, ws, state, [&](const Attachment& a) noexcept {
+        return multiplier_for(pass.selection(), a);
+      });
+    }
     base_.forward(x, y);
     if (pass.clock() != &clock()) {
       adapters_now(x, y, ws, [&](Index) -> const Selection& { return pass.selection(); });
@@ -451,10 +511,12 @@ class LoRALinear {
                std::span<const Selection> row_selection) const noexcept {
     LORAKIT_ASSERT(static_cast<Index>(row_selection.size()) == x.rows());
     check_shapes(x, y);
-    base_.forward(x, y);
-    adapters_now(x, y, ws, [&](Index i) -> const Selection& {
+    auto row = [&](Index i) -> const Selection& {
       return row_selection[static_cast<std::size_t>(i)];
-    });
+    };
+    if constexpr (kScalesInput) return scaled_input_now(x, y, ws, row);
+    base_.forward(x, y);
+    adapters_now(x, y, ws, row);
   }
 
   /// The mixed batch in the state `pass` pinned (the pass's own selection is not used).
@@ -462,10 +524,15 @@ class LoRALinear {
                std::span<const Selection> row_selection) const noexcept {
     LORAKIT_ASSERT(static_cast<Index>(row_selection.size()) == x.rows());
     check_shapes(x, y);
-    base_.forward(x, y);
     auto row = [&](Index i) -> const Selection& {
       return row_selection[static_cast<std::size_t>(i)];
     };
+    if constexpr (kScalesInput) {
+      if (pass.clock() != &clock()) return scaled_input_now(x, y, ws, row);
+      return scaled_input_runs(x, y, ws, pass.enabled() ? &state_at(pass.generation()) : nullptr,
+                               row);
+    }
+    base_.forward(x, y);
     if (pass.clock() != &clock()) {
       adapters_now(x, y, ws, row);
     } else if (pass.enabled()) {
@@ -481,6 +548,25 @@ class LoRALinear {
                std::span<const AdapterId> row_adapter) const noexcept {
     LORAKIT_ASSERT(static_cast<Index>(row_adapter.size()) == x.rows());
     check_shapes(x, y);
+    if constexpr (kScalesInput) {
+      if (!may_apply()) return base_.forward(x, y);
+      const detail::ReadSection section;
+      const detail::ModelState& model = *clock().current();
+      const LayerState* state = model.enabled ? &state_at(model.generation) : nullptr;
+      const Index n = x.rows();
+      for (Index i = 0; i < n;) {
+        const AdapterId id = row_adapter[static_cast<std::size_t>(i)];
+        Index j = i + 1;
+        while (j < n && row_adapter[static_cast<std::size_t>(j)] == id) ++j;
+        base_on_scaled_input(row_range(x, i, j - i), row_range(y, i, j - i), ws, state,
+                             [&](const Attachment& a) noexcept {
+                               return id != kNoAdapter && a.id == id && a.live() ? a.multiplier
+                                                                                 : 0.0f;
+                             });
+        i = j;
+      }
+      return;
+    }
     base_.forward(x, y);
     if (!may_apply()) return;
     const detail::ReadSection section;
@@ -558,12 +644,82 @@ class LoRALinear {
       return;
     }
     for (const Attachment& a : *state.list) {
-      if (a.merged || a.id == kNoAdapter) continue;
-      const float* scale = selection.scale_of(a.id);
-      if (scale == nullptr) continue;
-      const float m = *scale * a.variant_scale;
+      const float m = multiplier_for(selection, a);
       if (m != 0.0f) Variant::apply(a.weights, m, x, y, ws, Kernel{});
     }
+  }
+
+  // The multiplier `selection` gives attachment `a` (0: not computed).
+  [[nodiscard]] static float multiplier_for(const Selection& selection,
+                                            const Attachment& a) noexcept {
+    if (!selection.is_explicit()) return a.live() ? a.multiplier : 0.0f;
+    if (a.merged || a.id == kNoAdapter) return 0.0f;
+    const float* scale = selection.scale_of(a.id);
+    return scale == nullptr ? 0.0f : *scale * a.variant_scale;
+  }
+
+  // For a variant that scales the input: y = base(x (.) f), f the product of the factors of
+  // the adapters `multiplier` gives a non-zero multiplier under `state` (nullptr: none), in
+  // attachment order. With none, exactly base(x). The scaled rows go through the workspace in
+  // blocks; a workspace shorter than one row takes the layer's own one-row buffer, one caller
+  // at a time (correct, slower).
+  template <class Multiplier>
+  void base_on_scaled_input(ConstMatrixView x, MatrixView y, Workspace& ws, const LayerState* state,
+                            Multiplier&& multiplier) const noexcept {
+    bool any = false;
+    if (state != nullptr && state->enabled) {
+      for (const Attachment& a : *state->list) any = any || multiplier(a) != 0.0f;
+    }
+    if (!any) return base_.forward(x, y);
+    const Index in = x.cols();
+    const Index n = x.rows();
+    auto scaled = [&](Index i0, MatrixView xs) noexcept {
+      for (Index i = 0; i < xs.rows(); ++i) {
+        const float* src = x.data() + (i0 + i) * x.outerStride();
+        std::copy(src, src + in, xs.data() + i * xs.outerStride());
+      }
+      for (const Attachment& a : *state->list) {
+        const float m = multiplier(a);
+        if (m != 0.0f) Variant::scale_input(a.weights, m, xs);
+      }
+      base_.forward(make_cview(xs), row_range(y, i0, xs.rows()));
+    };
+    if (in == 0) return base_.forward(x, y);
+    if (ws.capacity() >= in) {
+      const Index block = ws.capacity() / in;
+      for (Index i0 = 0; i0 < n; i0 += block) scaled(i0, ws.scratch(std::min(block, n - i0), in));
+      return;
+    }
+    while (fallback_busy_.test_and_set(std::memory_order_acquire)) {
+      // Another caller with a short workspace holds the buffer for one row.
+    }
+    for (Index i0 = 0; i0 < n; ++i0) scaled(i0, make_view(fallback_row_.get(), 1, in, in));
+    fallback_busy_.clear(std::memory_order_release);
+  }
+
+  // Runs of rows with equal selections through base_on_scaled_input under `state`.
+  template <class RowSelection>
+  void scaled_input_runs(ConstMatrixView x, MatrixView y, Workspace& ws, const LayerState* state,
+                         RowSelection&& row) const noexcept {
+    const Index n = x.rows();
+    for (Index i = 0; i < n;) {
+      const Selection& s = row(i);
+      Index j = i + 1;
+      while (j < n && row(j) == s) ++j;
+      base_on_scaled_input(row_range(x, i, j - i), row_range(y, i, j - i), ws, state,
+                           [&](const Attachment& a) noexcept { return multiplier_for(s, a); });
+      i = j;
+    }
+  }
+
+  // scaled_input_runs on the current state (a read section of its own).
+  template <class RowSelection>
+  void scaled_input_now(ConstMatrixView x, MatrixView y, Workspace& ws,
+                        RowSelection&& row) const noexcept {
+    if (!may_apply()) return base_.forward(x, y);
+    const detail::ReadSection section;
+    const detail::ModelState& model = *clock().current();
+    scaled_input_runs(x, y, ws, model.enabled ? &state_at(model.generation) : nullptr, row);
   }
 
   // Runs of rows with equal selections, each applied once under `state`.
@@ -728,6 +884,10 @@ class LoRALinear {
   std::atomic<const LayerState*> state_;
   std::atomic<bool> hint_{false};    // some unmerged attachment and the switch on
   std::atomic<bool> enabled_{true};  // the switch of the newest state
+  // A variant that scales the input: one row of scaled input for callers whose workspace is
+  // shorter than a row, and who holds it.
+  std::unique_ptr<float[]> fallback_row_;
+  mutable std::atomic_flag fallback_busy_ = ATOMIC_FLAG_INIT;
 };
 
 }  // namespace lorakit

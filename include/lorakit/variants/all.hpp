@@ -4,6 +4,7 @@
 #pragma once
 
 #include "lorakit/variants/dora.hpp"
+#include "lorakit/variants/ia3.hpp"
 #include "lorakit/variants/lora.hpp"
 
 namespace lorakit {
@@ -12,7 +13,7 @@ namespace lorakit {
 template <class... Variants>
 struct VariantList {};
 
-/// Every variant lorakit ships (grows as IA3 lands).
-using Variants = VariantList<LoRA, DoRA>;
+/// Every variant lorakit ships.
+using Variants = VariantList<LoRA, DoRA, IA3, IA3Input>;
 
 }  // namespace lorakit
