@@ -81,7 +81,7 @@ class LoRALinear {
   /// Whether the variant folds itself into W its own way (IA3 scales W's rows or columns):
   /// Variant::merge_into(weights, multiplier, layout, W).
   static constexpr bool kMergesInto = requires(const Weights& w, MatrixView m) {
-    Variant::merge_into(w, 1.0f, WeightLayout{}, m);
+    Variant::template merge_into<Kernel>(w, 1.0f, WeightLayout{}, m);
   };
 
   /// Whether merge() can exist: the variant knows how to fold itself into W (kMergesProduct or
@@ -97,7 +97,8 @@ class LoRALinear {
   static constexpr bool kScalesInput = requires { requires Variant::scales_input; };
 
   /// Whether some slot has the rank as a dimension (LoRA, DoRA; not IA3): attach then checks
-  /// the rank against 1 and max_rank.
+  /// the rank against 1 and max_rank. A variant chosen at run time (OneOf) has no fixed slots:
+  /// attach checks the slots of the alternative each adapter holds.
   static constexpr bool kHasRank = [] {
     for (const Slot& slot : Variant::slots) {
       if (slot.rows == Dim::rank || slot.cols == Dim::rank) return true;
@@ -156,9 +157,11 @@ class LoRALinear {
   [[nodiscard]] const Options& options() const noexcept { return options_; }
 
   /// Floats of Workspace that forward() on max_rows rows uses without splitting the rows:
-  /// max_rank per row, or in_features() per row for a variant that scales the input.
+  /// max_rank per row, or the larger of that and in_features() for a variant that scales the
+  /// input.
   [[nodiscard]] Index workspace_floats(Index max_rows) const noexcept {
-    const Index per_row = kScalesInput ? in_features() : options_.max_rank;
+    const Index per_row =
+        kScalesInput ? std::max(in_features(), options_.max_rank) : options_.max_rank;
     return std::max<Index>(max_rows, 1) * std::max<Index>(per_row, 1);
   }
 
@@ -229,7 +232,18 @@ class LoRALinear {
                     ProblemList& problems) const {
     const Index rank = static_cast<Index>(p.rank);
     const ErrorContext base_context{.module = options_.module};
-    if (!kHasRank) {
+    bool has_rank = kHasRank;
+    if constexpr (requires { Variant::agrees(w, p); }) {
+      if (!Variant::agrees(w, p)) {
+        problems.add(Errc::bad_config, base_context,
+                     "adapter '" + name + "': its weights and params are of different variants");
+        return;
+      }
+    }
+    for_each_slot(w, [&](const Slot& slot, const StoredView&) {
+      has_rank = has_rank || slot.rows == Dim::rank || slot.cols == Dim::rank;
+    });
+    if (!has_rank) {
       // No low-rank factors: nothing to check against max_rank.
     } else if (rank < 1) {
       problems.add(Errc::bad_config, base_context,
@@ -248,9 +262,7 @@ class LoRALinear {
       problems.add(Errc::bad_config, base_context,
                    "adapter '" + name + "': its alpha gives a non-finite scale");
     }
-    for (std::size_t i = 0; i < Variant::slots.size(); ++i) {
-      const Slot& slot = Variant::slots[i];
-      const StoredView t = Variant::slot(w, i);
+    for_each_slot(w, [&](const Slot& slot, const StoredView& t) {
       const Shape expected = slot_shape(slot, in_features(), out_features(), rank);
       const Shape actual{t.rows(), t.cols()};
       if (expected != actual) {
@@ -265,7 +277,7 @@ class LoRALinear {
         }
         problems.add(Errc::shape_mismatch, std::move(c), "adapter '" + name + "'");
       }
-    }
+    });
   }
 
   /// Detaches the adapter called `name`. Returns false when none is attached under that name.
@@ -340,7 +352,7 @@ class LoRALinear {
           Variant::finish_merge(e.weights, base_.layout(), w);
         }
       } else {
-        Variant::merge_into(e.weights, e.multiplier, base_.layout(), w);
+        Variant::template merge_into<Kernel>(e.weights, e.multiplier, base_.layout(), w);
       }
       e.merged = true;
       e.backup = std::move(backup);
@@ -649,6 +661,28 @@ class LoRALinear {
     }
   }
 
+  // f(slot, view) for every slot of w: the variant's fixed slots, or those of the alternative
+  // a run-time choice (OneOf) holds.
+  template <class F>
+  static void for_each_slot(const Weights& w, F&& f) {
+    if constexpr (requires { Variant::for_each_slot(w, f); }) {
+      Variant::for_each_slot(w, f);
+    } else {
+      for (std::size_t i = 0; i < Variant::slots.size(); ++i)
+        f(Variant::slots[i], Variant::slot(w, i));
+    }
+  }
+
+  // Whether the adapter w scales the input (every adapter of a kScalesInput variant, or the
+  // alternatives of a run-time choice that do).
+  [[nodiscard]] static bool scales_input_of(const Weights& w) noexcept {
+    if constexpr (requires { Variant::scales_input_of(w); }) {
+      return Variant::scales_input_of(w);
+    } else {
+      return kScalesInput;
+    }
+  }
+
   // The multiplier `selection` gives attachment `a` (0: not computed).
   [[nodiscard]] static float multiplier_for(const Selection& selection,
                                             const Attachment& a) noexcept {
@@ -659,17 +693,35 @@ class LoRALinear {
   }
 
   // For a variant that scales the input: y = base(x (.) f), f the product of the factors of
-  // the adapters `multiplier` gives a non-zero multiplier under `state` (nullptr: none), in
-  // attachment order. With none, exactly base(x). The scaled rows go through the workspace in
+  // the input-scaling adapters `multiplier` gives a non-zero multiplier under `state` (nullptr:
+  // none), in attachment order; then the other adapters, in attachment order, on x itself.
+  // With no input scaling, exactly base(x). The scaled rows go through the workspace in
   // blocks; a workspace shorter than one row takes the layer's own one-row buffer, one caller
   // at a time (correct, slower).
   template <class Multiplier>
   void base_on_scaled_input(ConstMatrixView x, MatrixView y, Workspace& ws, const LayerState* state,
                             Multiplier&& multiplier) const noexcept {
+    const bool on = state != nullptr && state->enabled;
     bool any = false;
-    if (state != nullptr && state->enabled) {
-      for (const Attachment& a : *state->list) any = any || multiplier(a) != 0.0f;
+    if (on) {
+      for (const Attachment& a : *state->list) {
+        any = any || (multiplier(a) != 0.0f && scales_input_of(a.weights));
+      }
     }
+    base_on_scaled_copy(x, y, ws, state, multiplier, any);
+    if (!on) return;
+    // The adapters that add to (or rescale) the output, on the unscaled input.
+    for (const Attachment& a : *state->list) {
+      const float m = multiplier(a);
+      if (m != 0.0f && !scales_input_of(a.weights))
+        Variant::apply(a.weights, m, x, y, ws, Kernel{});
+    }
+  }
+
+  // y = base(x), or base(x (.) f) when `any` adapter scales the input.
+  template <class Multiplier>
+  void base_on_scaled_copy(ConstMatrixView x, MatrixView y, Workspace& ws, const LayerState* state,
+                           Multiplier& multiplier, bool any) const noexcept {
     if (!any) return base_.forward(x, y);
     const Index in = x.cols();
     const Index n = x.rows();
@@ -680,7 +732,7 @@ class LoRALinear {
       }
       for (const Attachment& a : *state->list) {
         const float m = multiplier(a);
-        if (m != 0.0f) Variant::scale_input(a.weights, m, xs);
+        if (m != 0.0f && scales_input_of(a.weights)) Variant::scale_input(a.weights, m, xs);
       }
       base_.forward(make_cview(xs), row_range(y, i0, xs.rows()));
     };

@@ -18,6 +18,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -32,7 +33,7 @@
 #include "lorakit/runtime/adapter.hpp"
 #include "lorakit/runtime/diagnosis.hpp"
 #include "lorakit/runtime/targeting.hpp"
-#include "lorakit/variants/lora.hpp"
+#include "lorakit/variants/all.hpp"
 
 namespace lorakit {
 
@@ -137,14 +138,18 @@ class Model {
   ///   an adapter with a module for this layer is merged (unmerge it first); the layer's own
   ///   problems with a module (shape, rank) as attach() reports them. The layer is then not
   ///   registered and nothing is attached to it.
-  template <class Base, class Kernel>
-  void add(std::string name, LoRALinear<Base, LoRA, Kernel>& layer) {
+  /// A layer of variant LoRA takes LoRA adapters; a layer of AnyVariant takes LoRA and DoRA
+  /// adapters (DoRA then needs a base that gives its weights, checked at attach).
+  template <class Base, class Variant, class Kernel>
+  requires(std::is_same_v<Variant, LoRA> ||
+           std::is_same_v<Variant, AnyVariant>) void add(std::string name,
+                                                         LoRALinear<Base, Variant, Kernel>& layer) {
     const Writer writer(*this);
     if (name.empty() || layers_.count(name) != 0) {
       throw Error(Errc::bad_config, ErrorContext{.module = name},
                   name.empty() ? "a layer needs a name" : "a layer is already registered here");
     }
-    auto handle = std::make_unique<detail::ModelLayerOf<LoRALinear<Base, LoRA, Kernel>>>(layer);
+    auto handle = std::make_unique<detail::ModelLayerOf<LoRALinear<Base, Variant, Kernel>>>(layer);
 
     // What the attached adapters have for this layer, checked before anything changes.
     struct Late {
@@ -377,10 +382,6 @@ class Model {
     if (existing != adapters_.end() && existing->second.merged) {
       problems.add(Errc::bad_config, file,
                    "adapter '" + name + "' is merged; unmerge it before replacing it");
-    }
-    if (info.variant != VariantKind::lora) {
-      problems.add(Errc::unsupported, file,
-                   "adapter '" + name + "' is a DoRA adapter; Model attaches plain LoRA only");
     }
     if (!adapter->saved().empty() && !options.ignore_saved_tensors) {
       std::string keys;
@@ -665,7 +666,7 @@ class Model {
   // One module of an adapter on its layer.
   struct Placed {
     detail::ModelLayer* layer;
-    LoRA::Weights weights;
+    detail::ModuleWeights weights;
     LoRA::Params params;
   };
 
@@ -714,9 +715,11 @@ class Model {
   }
 
   // A module's weights as the layer takes them, or nullopt with the problem recorded.
-  static std::optional<LoRA::Weights> place(const std::string& name, const AdapterModule& module,
-                                            detail::AttachedData& data, const ErrorContext& where,
-                                            ProblemList& problems) {
+  static std::optional<detail::ModuleWeights> place(const std::string& name,
+                                                    const AdapterModule& module,
+                                                    detail::AttachedData& data,
+                                                    const ErrorContext& where,
+                                                    ProblemList& problems) {
     if (module.kind != ModuleKind::linear) {
       problems.add(Errc::unsupported, where,
                    "adapter '" + name + "': embedding modules are not applied by Model");
@@ -738,7 +741,22 @@ class Model {
                    "adapter '" + name + "': tensors must be F32, F16 or BF16");
       return std::nullopt;
     }
-    return LoRA::Weights{*a, *b};
+    detail::ModuleWeights w{.variant = VariantKind::lora, .a = *a, .b = *b};
+    if (module.magnitude) {
+      const std::optional<StoredView> m = as_stored(*module.magnitude, data);
+      if (!m) {
+        problems.add(Errc::unsupported_dtype, where,
+                     "adapter '" + name + "': the DoRA magnitude must be F32, F16 or BF16");
+        return std::nullopt;
+      }
+      // One row of out values, whatever rank the tensor has.
+      const Index elements = module.magnitude->elements();
+      w.magnitude = m->visit([&](auto v) noexcept {
+        return StoredView(decltype(v){v.data, 1, elements, elements});
+      });
+      w.variant = VariantKind::dora;
+    }
+    return w;
   }
 
   // merge() with the lock held.

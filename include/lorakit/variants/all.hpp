@@ -6,6 +6,7 @@
 #include "lorakit/variants/dora.hpp"
 #include "lorakit/variants/ia3.hpp"
 #include "lorakit/variants/lora.hpp"
+#include "lorakit/variants/one_of.hpp"
 
 namespace lorakit {
 
@@ -15,5 +16,9 @@ struct VariantList {};
 
 /// Every variant lorakit ships.
 using Variants = VariantList<LoRA, DoRA, IA3, IA3Input>;
+
+/// Every variant lorakit ships, chosen per adapter at run time: the Variant of a layer that
+/// takes whatever adapter file a user brings.
+using AnyVariant = OneOf<LoRA, DoRA, IA3, IA3Input>;
 
 }  // namespace lorakit

@@ -105,6 +105,7 @@ struct IA3 {
   }
 
   /// W's output rows scaled by f: the base alone then computes f (.) (x * W^T).
+  template <class Kernel>
   static void merge_into(const Weights& w, float s, WeightLayout layout, MatrixView wm) noexcept {
     detail::ia3_scale_weights(w.l, s, layout == WeightLayout::out_in, wm);
   }
@@ -160,6 +161,7 @@ struct IA3Input {
   }
 
   /// W's input columns scaled by f (the bias is not).
+  template <class Kernel>
   static void merge_into(const Weights& w, float s, WeightLayout layout, MatrixView wm) noexcept {
     detail::ia3_scale_weights(w.l, s, layout == WeightLayout::in_out, wm);
   }
