@@ -260,7 +260,7 @@ TEST_CASE("AnyVariant: merge and unmerge per adapter, refusals name the layer",
     attach_any<DoRA>(opaque, t, "dora", 1.0f);
     FAIL("DoRA attached to a base without weights");
   } catch (const lorakit::Error& e) {
-    CHECK(e.code() == lorakit::Errc::unsupported);
+    CHECK(e.code() == lorakit::Errc::incompatible_base);
     const std::string what = e.what();
     INFO(what);
     CHECK(what.find("model.layers.2.mlp.up_proj") != std::string::npos);

@@ -53,7 +53,8 @@ concept declares_merge_backup = requires {
 /// `OneOf::make<V>(weights)` and `OneOf::params<V>(params)`.
 ///
 /// What an alternative needs of the base is checked at attach, not at compile time: DoRA on a
-/// base that cannot give its weights is refused then, naming the layer (Errc::unsupported).
+/// base that cannot give its weights is refused then, naming the layer
+/// (Errc::incompatible_base).
 /// Merge keeps a backup of W when any alternative needs one.
 template <class... Vs>
 struct OneOf {
@@ -163,7 +164,7 @@ struct OneOf {
   }
 
   /// What forward needs of the base and the multiplier (DoRA's gains), for the alternative w
-  /// holds. @throws lorakit::Error (Errc::unsupported) naming the module when the alternative
+  /// holds. @throws lorakit::Error (Errc::incompatible_base) naming the module when the alternative
   /// needs the base's weights and Base cannot give them; what the alternative's prepare throws
   template <LinearBase Base>
   [[nodiscard]] static auto prepare(const Weights& w, float s, const Base& base,
@@ -175,7 +176,7 @@ struct OneOf {
     return visit(w, [&](auto v, const auto& alt) -> Prepared {
       using V = typename decltype(v)::type;
       if constexpr (!VariantFits<V, Base>) {
-        throw Error(Errc::unsupported, ErrorContext{.module = module},
+        throw Error(Errc::incompatible_base, ErrorContext{.module = module},
                     std::string(V::name) + " adapter '" + adapter +
                         "' needs the base's weights (weight_view() and layout()), which this "
                         "layer's base does not give");
