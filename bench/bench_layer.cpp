@@ -148,12 +148,101 @@ void register_base(const std::string& base) {
   benchmark::RegisterBenchmark(("BM_Overhead/" + base).c_str(), BM_Overhead<Base>)->Apply(shapes);
 }
 
+// The variants' cost: one 4096 -> 4096 layer (an Eigen GEMM base that also gives its weights,
+// as DoRA needs) with one adapter of each variant on its own layer, rank 16 where there is a
+// rank. Each iteration runs the bare base, LoRA, DoRA, IA3 (output) and IA3Input in an order
+// that rotates, each call timed alone; the counters are the medians (µs) and their ratios.
+//   build/bench/bench/bench_layer --benchmark_filter=Variants --benchmark_min_time=2
+struct ReadableGemm {
+  const RowMatrix* w;  // W:(out, in)
+  [[nodiscard]] Index in_features() const noexcept { return w->cols(); }
+  [[nodiscard]] Index out_features() const noexcept { return w->rows(); }
+  void forward(lorakit::ConstMatrixView x, lorakit::MatrixView y) const noexcept {
+    y.noalias() = x * w->transpose();
+  }
+  [[nodiscard]] lorakit::ConstMatrixView weight_view() const noexcept {
+    return lorakit::make_view(*w);
+  }
+  [[nodiscard]] lorakit::WeightLayout layout() const noexcept {
+    return lorakit::WeightLayout::out_in;
+  }
+};
+
+void BM_Variants(benchmark::State& state) {
+  const Index n = state.range(0);
+  const Index d = state.range(1);
+  const Index r = state.range(2);
+  const RowMatrix w = RowMatrix::Random(d, d);
+  const RowMatrix x = RowMatrix::Random(n, d);
+  RowMatrix y(n, d);
+  const RowMatrix a = RowMatrix::Random(d, r);
+  const RowMatrix b = RowMatrix::Random(r, d);
+  const RowMatrix m = RowMatrix::Constant(1, d, 1.0f) + 0.1f * RowMatrix::Random(1, d);
+  const RowMatrix l = RowMatrix::Constant(1, d, 1.0f) + 0.1f * RowMatrix::Random(1, d);
+  const ReadableGemm base{&w};
+  const lorakit::LoRA::Params params{.rank = r, .alpha = static_cast<float>(r)};
+  lorakit::LoRALinear<ReadableGemm, lorakit::LoRA> lora(base);
+  lora.attach("a", {lorakit::make_view(a), lorakit::make_view(b)}, params);
+  lorakit::LoRALinear<ReadableGemm, lorakit::DoRA> dora(base);
+  dora.attach(
+      "a",
+      lorakit::DoRA::bind({lorakit::make_view(a), lorakit::make_view(b), lorakit::make_view(m)}),
+      params);
+  lorakit::LoRALinear<ReadableGemm, lorakit::IA3> ia3(base);
+  ia3.attach("a", lorakit::IA3::bind({lorakit::make_view(l)}), {});
+  lorakit::LoRALinear<ReadableGemm, lorakit::IA3Input> ia3_in(base);
+  ia3_in.attach("a", lorakit::IA3Input::bind({lorakit::make_view(l)}), {});
+  lorakit::Workspace ws(std::max(lora.workspace_floats(n), ia3_in.workspace_floats(n)));
+
+  const auto xv = lorakit::make_view(x);
+  auto yv = lorakit::make_view(y);
+  auto call = [&](int k) {
+    switch (k) {
+      case 0: base.forward(xv, yv); break;
+      case 1: lora.forward(xv, yv, ws); break;
+      case 2: dora.forward(xv, yv, ws); break;
+      case 3: ia3.forward(xv, yv, ws); break;
+      default: ia3_in.forward(xv, yv, ws); break;
+    }
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  };
+  std::vector<double> times[5];
+  using Clock = std::chrono::steady_clock;
+  int rotation = 0;
+  for (auto _ : state) {
+    for (int j = 0; j < 5; ++j) {
+      const int k = (j + rotation) % 5;
+      const auto start = Clock::now();
+      call(k);
+      times[k].push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+    }
+    rotation = (rotation + 1) % 5;
+  }
+  const char* names[] = {"base_us", "lora_us", "dora_us", "ia3_us", "ia3_in_us"};
+  double med[5];
+  for (int k = 0; k < 5; ++k) {
+    med[k] = median(times[k]);
+    state.counters[names[k]] = med[k];
+  }
+  state.counters["dora_vs_lora"] = med[2] / med[1];
+  state.counters["dora_vs_base"] = med[2] / med[0];
+  state.counters["ia3_vs_base"] = med[3] / med[0];
+  state.counters["ia3_in_vs_base"] = med[4] / med[0];
+  state.counters["lora_vs_base"] = med[1] / med[0];
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Eigen::setNbThreads(1);
   register_base<Dense>("dense");
   register_base<Gemm>("eigen");
+  benchmark::RegisterBenchmark("BM_Variants", BM_Variants)
+      ->Args({1, 4096, 16})
+      ->Args({64, 4096, 16})
+      ->ArgNames({"n", "d", "r"})
+      ->Unit(benchmark::kMicrosecond);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -5,6 +5,8 @@
 #define EIGEN_RUNTIME_NO_MALLOC
 #include <Eigen/Core>
 #include <catch2/catch.hpp>
+#include <span>
+#include <vector>
 
 #include "alloc_counter.hpp"
 #include "lora_fixture.hpp"
@@ -67,4 +69,61 @@ TEST_CASE("LoRALinear: forward allocates nothing, on, off or with nothing attach
   lorakit::Workspace one_row(layer.workspace_floats(1));  // the smallest workspace: row blocks
   CHECK(allocations_during(
             [&] { layer.forward(lorakit::make_view(x), lorakit::make_view(y), one_row); }) == 0);
+}
+
+TEST_CASE("LoRALinear of AnyVariant: forward allocates nothing with every variant attached",
+          "[nomalloc]") {
+  const Index n = GENERATE(1, 9);
+  const Index in = 48;
+  const Index out = 40;
+  const Index r = 6;
+  CAPTURE(n);
+  const RowMatrix w = lorakit::test::random_matrix(out, in, 11);
+  const RowMatrix x = lorakit::test::random_matrix(n, in, 12);
+  RowMatrix y(n, out);
+  const auto p = lorakit::test::make_lora(in, out, r, 12.0f, 13);
+  RowMatrix magnitude = lorakit::test::random_matrix(1, out, 14);
+  magnitude.array() += 2.0f;
+  const RowMatrix l_out = lorakit::test::random_matrix(1, out, 15);
+  const RowMatrix l_in = lorakit::test::random_matrix(1, in, 16);
+  using lorakit::AnyVariant;
+  lorakit::LoRALinear<DenseLinear<const float>, AnyVariant> layer(
+      DenseLinear<const float>(w.data(), in, out));
+  layer.attach("lora", AnyVariant::make<LoRA>(p->weights()), AnyVariant::params<LoRA>(p->params),
+               {.scale = 1.0f, .id = 1});
+  layer.attach(
+      "dora",
+      AnyVariant::make<lorakit::DoRA>(lorakit::DoRA::bind(
+          {lorakit::make_view(p->a), lorakit::make_view(p->b), lorakit::make_view(magnitude)})),
+      AnyVariant::params<lorakit::DoRA>(p->params), {.scale = 0.5f, .id = 2});
+  layer.attach("ia3",
+               AnyVariant::make<lorakit::IA3>(lorakit::IA3::bind({lorakit::make_view(l_out)})),
+               AnyVariant::params<lorakit::IA3>({}), {.scale = 1.0f, .id = 3});
+  layer.attach(
+      "ia3_in",
+      AnyVariant::make<lorakit::IA3Input>(lorakit::IA3Input::bind({lorakit::make_view(l_in)})),
+      AnyVariant::params<lorakit::IA3Input>({}), {.scale = 1.0f, .id = 4});
+  lorakit::Workspace ws(layer.workspace_floats(n));
+  lorakit::Workspace none;
+  const lorakit::Selection::Entry entries[] = {{.id = 4, .scale = 0.5f}, {.id = 1, .scale = 2.0f}};
+  const lorakit::Selection some = lorakit::Selection::of(entries);
+  std::vector<lorakit::Selection> rows(static_cast<std::size_t>(n), some);
+  rows[0] = lorakit::Selection::base();
+  std::vector<lorakit::AdapterId> ids(static_cast<std::size_t>(n), 4);
+  ids[0] = 2;
+
+  CHECK(allocations_during(
+            [&] { layer.forward(lorakit::make_view(x), lorakit::make_view(y), ws); }) == 0);
+  CHECK(allocations_during(
+            [&] { layer.forward(lorakit::make_view(x), lorakit::make_view(y), none); }) == 0);
+  CHECK(allocations_during(
+            [&] { layer.forward(lorakit::make_view(x), lorakit::make_view(y), ws, some); }) == 0);
+  CHECK(allocations_during([&] {
+          layer.forward(lorakit::make_view(x), lorakit::make_view(y), ws,
+                        std::span<const lorakit::Selection>(rows));
+        }) == 0);
+  CHECK(allocations_during([&] {
+          layer.forward(lorakit::make_view(x), lorakit::make_view(y), ws,
+                        std::span<const lorakit::AdapterId>(ids));
+        }) == 0);
 }
