@@ -94,7 +94,7 @@ TEST_CASE("LoRALinear of AnyVariant: forward allocates nothing with every varian
   layer.attach(
       "dora",
       AnyVariant::make<lorakit::DoRA>(lorakit::DoRA::bind(
-          {lorakit::make_view(p->a), lorakit::make_view(p->b), lorakit::make_view(magnitude)})),
+          {lorakit::make_view(p->a), lorakit::make_view(p->b), lorakit::make_cview(magnitude)})),
       AnyVariant::params<lorakit::DoRA>(p->params), {.scale = 0.5f, .id = 2});
   layer.attach("ia3",
                AnyVariant::make<lorakit::IA3>(lorakit::IA3::bind({lorakit::make_view(l_out)})),
