@@ -236,13 +236,15 @@ struct OneOf {
 
   template <class V>
   static constexpr bool can_merge() noexcept {
-    return detail::merges_product<V> && (V::slots.size() == 2 ||
-                                         requires(const typename V::Weights& a, MatrixView m) {
-                                           V::finish_merge(a, WeightLayout{}, m);
-                                         }) ||
-           requires(const typename V::Weights& a, MatrixView m) {
+    constexpr bool finishes =
+        V::slots.size() == 2 || requires(const typename V::Weights& a, MatrixView m) {
+      V::finish_merge(a, WeightLayout{}, m);
+    };
+    constexpr bool by_product = detail::merges_product<V> && finishes;
+    constexpr bool by_itself = requires(const typename V::Weights& a, MatrixView m) {
       V::template merge_into<detail::KernelArchetype>(a, 1.0f, WeightLayout{}, m);
     };
+    return by_product || by_itself;
   }
 
   // f(std::type_identity<V>, alternative) for the alternative w holds: one switch on the index.
