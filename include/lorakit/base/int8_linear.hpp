@@ -188,8 +188,9 @@ class BasicInt8Linear {
   /// Quantizes float weights W:(out,in) row by row: scale[o] = max_k |W(o,k)| / 127 (in f32;
   /// a row of zeros gets scale 0 and q 0), q(o,k) = W(o,k) / scale[o] (in double) rounded to
   /// nearest, halves away from zero (std::round, as llama.cpp's Q8_0 does), clamped to
-  /// [-127, 127]. So |W(o,k) - scale[o] * q(o,k)| <= scale[o] / 2 (unless scale[o] underflows
-  /// to 0 for a row of values below 127 * 2^-149, which then quantizes to zeros).
+  /// [-127, 127]. So |W(o,k) - scale[o] * q(o,k)| <= scale[o] / 2 whenever scale[o] is a normal
+  /// float (max_k |W(o,k)| >= 127 * 2^-126); rows tinier than that lose precision, down to
+  /// scale 0 and q 0.
   /// @throws lorakit::Error (Errc::non_finite) for a NaN or infinite weight.
   [[nodiscard]] static Int8Weights quantize(ConstMatrixView w_out_in) {
     Int8Weights r{.in_features = w_out_in.cols(), .out_features = w_out_in.rows()};
