@@ -14,8 +14,16 @@
 //   theory_pct = 100 * r * (in + out) / (in * out)   (its FLOP ratio)
 // LoRA runs on DefaultKernel.
 //
+// BM_Int8VsDense/{dense,int8}/{base,lora_on}: lorakit::Int8Linear (int8 weights quantized from
+// the same random W, per-row f32 scales, widened to f32 in registers) against DenseLinear, the
+// bare base and LoRALinear with one adapter on it; 4096 x 4096, r = 16, n = 1 and 64. FLOPS
+// counts 2 per multiply-add of the base (and of the adapter when on); weight_bytes is what
+// the base reads of its weights per call (int8 values and scales, or f32 W).
+//
 //   cmake --preset bench && cmake --build --preset bench
 //   build/bench/bench/bench_layer --benchmark_filter=Overhead --benchmark_min_time=2
+//   build/bench/bench/bench_layer --benchmark_filter=Int8VsDense --benchmark_repetitions=5
+//       (and --benchmark_report_aggregates_only=true for the medians alone)
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -232,6 +240,92 @@ void BM_Variants(benchmark::State& state) {
   state.counters["lora_vs_base"] = med[1] / med[0];
 }
 
+using Int8 = lorakit::Int8Linear;
+
+// What a base of the comparison keeps beside it: W itself for DenseLinear, only the quantized
+// weights for Int8Linear.
+template <class Base>
+struct BaseStorage;
+template <>
+struct BaseStorage<Dense> {
+  RowMatrix w;
+  explicit BaseStorage(RowMatrix m) : w(std::move(m)) {}
+  [[nodiscard]] Dense make() const { return Dense(w.data(), w.cols(), w.rows()); }
+  [[nodiscard]] double weight_bytes() const { return 4.0 * static_cast<double>(w.size()); }
+};
+template <>
+struct BaseStorage<Int8> {
+  lorakit::Int8Weights q;
+  explicit BaseStorage(const RowMatrix& w) : q(Int8::quantize(lorakit::make_cview(w))) {}
+  [[nodiscard]] Int8 make() const { return Int8(q); }
+  [[nodiscard]] double weight_bytes() const {
+    return static_cast<double>(q.q.size()) + 4.0 * static_cast<double>(q.scale.size());
+  }
+};
+
+// A d x d base of either kind with one rank-r adapter, inputs of n rows.
+template <class Base>
+struct CompareSetup {
+  BaseStorage<Base> storage;
+  RowMatrix x, y, a, b;
+  Base base;
+  lorakit::LoRALinear<Base, lorakit::LoRA> layer;
+  lorakit::Workspace ws;
+  CompareSetup(Index n, Index d, Index r)
+      : storage(RowMatrix::Random(d, d)),
+        x(RowMatrix::Random(n, d)),
+        y(n, d),
+        a(RowMatrix::Random(d, r)),
+        b(RowMatrix::Random(r, d)),
+        base(storage.make()),
+        layer(base),
+        ws(layer.workspace_floats(n)) {
+    layer.attach("a",
+                 {lorakit::make_view(static_cast<const RowMatrix&>(a)),
+                  lorakit::make_view(static_cast<const RowMatrix&>(b))},
+                 {.rank = r, .alpha = static_cast<float>(r)});
+  }
+  void run(Mode mode) {
+    const auto xv = lorakit::make_view(static_cast<const RowMatrix&>(x));
+    auto yv = lorakit::make_view(y);
+    if (mode == Mode::base) {
+      base.forward(xv, yv);
+    } else {
+      layer.forward(xv, yv, ws);
+    }
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+};
+
+template <class Base>
+void BM_Int8VsDense(benchmark::State& state, Mode mode) {
+  const Index n = state.range(0);
+  const Index d = state.range(1);
+  const Index r = state.range(2);
+  CompareSetup<Base> s(n, d, r);
+  for (auto _ : state) s.run(mode);
+  const double base_flops = 2.0 * static_cast<double>(n * d * d);
+  const double lora_flops = mode == Mode::lora_on ? 2.0 * static_cast<double>(n * r * 2 * d) : 0.0;
+  state.counters["FLOPS"] =
+      benchmark::Counter(base_flops + lora_flops, benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::kIs1000);
+  state.counters["weight_bytes"] = s.storage.weight_bytes();
+}
+
+template <class Base>
+void register_comparison(const std::string& base) {
+  const std::pair<const char*, Mode> modes[] = {{"base", Mode::base}, {"lora_on", Mode::lora_on}};
+  for (const auto& [name, mode] : modes) {
+    benchmark::RegisterBenchmark(("BM_Int8VsDense/" + base + "/" + name).c_str(),
+                                 BM_Int8VsDense<Base>, mode)
+        ->Args({1, 4096, 16})
+        ->Args({64, 4096, 16})
+        ->ArgNames({"n", "d", "r"})
+        ->Unit(benchmark::kMicrosecond);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -243,6 +337,8 @@ int main(int argc, char** argv) {
       ->Args({64, 4096, 16})
       ->ArgNames({"n", "d", "r"})
       ->Unit(benchmark::kMicrosecond);
+  register_comparison<Dense>("dense");
+  register_comparison<Int8>("int8");
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -6,6 +6,7 @@
 
 #include "lorakit/base/dense_linear.hpp"
 #include "lorakit/base/function_linear.hpp"
+#include "lorakit/base/int8_linear.hpp"
 #include "lorakit/config.hpp"
 #include "lorakit/core/concepts.hpp"
 #include "lorakit/core/dtype.hpp"
