@@ -12,6 +12,7 @@
 
 #include "approx.hpp"
 #include "lorakit/base/dense_linear.hpp"
+#include "lorakit/base/int8_linear.hpp"
 #include "lorakit/kernels/scalar.hpp"
 #include "lorakit/kernels/simd.hpp"
 #include "lorakit/layer/lora_linear.hpp"
@@ -382,4 +383,40 @@ TEST_CASE("IA3: merge scales W's rows or columns, unmerge restores W bit for bit
       check_identical(lorakit::make_cview(w0), lorakit::make_cview(w), "W after unmerge");
     }
   }
+}
+
+TEST_CASE("IA3: both sides on an Int8Linear base, which cannot merge", "[variants][ia3][int8]") {
+  const Index in = 33;
+  const Index out = 18;
+  const RowMatrix w = random_matrix(out, in, 71);
+  const lorakit::Int8Weights q = lorakit::Int8Linear::quantize(lorakit::make_cview(w));
+  const RowMatrix bias_row = random_matrix(1, out, 72);
+  const std::vector<float> bias(bias_row.data(), bias_row.data() + out);
+  const lorakit::Int8Linear base(q, bias);
+  static_assert(!LoRALinear<lorakit::Int8Linear, IA3>::kMergeable);
+  static_assert(!LoRALinear<lorakit::Int8Linear, IA3Input>::kMergeable);
+  const RowMatrix l_out = random_l(out, 73);
+  const RowMatrix l_in = random_l(in, 74);
+  const RowMatrix x = random_matrix(5, in, 75);
+
+  // The int8 base's own output, scaled by l: exactly what the output side computes at scale 1.
+  RowMatrix expected(5, out);
+  base.forward(lorakit::make_cview(x), lorakit::make_view(expected));
+  for (Index o = 0; o < out; ++o) expected.col(o) *= l_out(0, o);
+  LoRALinear<lorakit::Int8Linear, IA3> out_layer(base);
+  out_layer.attach("ia3", IA3::bind({lorakit::make_view(l_out)}), {});
+  RowMatrix y(5, out);
+  lorakit::Workspace ws(out_layer.workspace_floats(5));
+  out_layer.forward(lorakit::make_cview(x), lorakit::make_view(y), ws);
+  check_identical(lorakit::make_cview(expected), lorakit::make_cview(y), "IA3 on Int8Linear");
+
+  // The input side: the int8 base on x (.) l.
+  RowMatrix xl = x;
+  for (Index k = 0; k < in; ++k) xl.col(k) *= l_in(0, k);
+  base.forward(lorakit::make_cview(xl), lorakit::make_view(expected));
+  LoRALinear<lorakit::Int8Linear, IA3Input> in_layer(base);
+  in_layer.attach("ia3", IA3Input::bind({lorakit::make_view(l_in)}), {});
+  lorakit::Workspace ws_in(in_layer.workspace_floats(5));
+  in_layer.forward(lorakit::make_cview(x), lorakit::make_view(y), ws_in);
+  check_identical(lorakit::make_cview(expected), lorakit::make_cview(y), "IA3Input on Int8Linear");
 }
