@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "approx.hpp"
+#include "concurrent_readers.hpp"
 #include "lora_fixture.hpp"
 #include "lorakit/base/dense_linear.hpp"
 #include "lorakit/base/function_linear.hpp"
@@ -297,39 +298,22 @@ TEST_CASE("AnyVariant: forward on two threads while a writer swaps one adapter's
   valid.push_back(single_variant_output<IA3Input>(base, t, 1.0f, x));
 
   AnyLayer layer(base);
-  std::atomic<bool> done{false};
-  std::atomic<long> bad{0};
-  std::atomic<long> calls{0};
-  auto reader = [&] {
-    lorakit::Workspace ws(layer.workspace_floats(n));
-    RowMatrix y(n, kOut);
-    while (!done.load()) {
-      layer.forward(lorakit::make_view(x), lorakit::make_view(y), ws);
-      bool matched = false;
-      for (const RowMatrix& v : valid) {
-        matched = matched || std::memcmp(v.data(), y.data(),
-                                         sizeof(float) * static_cast<std::size_t>(v.size())) == 0;
-      }
-      if (!matched) bad.fetch_add(1);
-      calls.fetch_add(1);
-    }
-  };
-  std::thread r1(reader);
-  std::thread r2(reader);
-  for (int i = 0; i < 200; ++i) {
-    attach_any<LoRA>(layer, t, "a", 1.0f);
-    attach_any<DoRA>(layer, t, "a", 1.0f);
-    attach_any<IA3Input>(layer, t, "a", 1.0f);
-    attach_any<IA3>(layer, t, "a", 1.0f);
-    layer.detach("a");
-  }
-  const long seen = calls.load();
-  while (calls.load() < seen + 4) std::this_thread::yield();
-  done.store(true);
-  r1.join();
-  r2.join();
-  INFO("forward calls: " << calls.load()
-                         << ", outputs matching no single-variant result: " << bad.load());
-  CHECK(bad.load() == 0);
-  CHECK(calls.load() > 0);
+  const ReaderCounts seen = race_readers(
+      valid, layer.workspace_floats(n),
+      [&](lorakit::Workspace& ws, RowMatrix& y) {
+        layer.forward(lorakit::make_view(x), lorakit::make_view(y), ws);
+      },
+      [&] {
+        for (int i = 0; i < 200; ++i) {
+          attach_any<LoRA>(layer, t, "a", 1.0f);
+          attach_any<DoRA>(layer, t, "a", 1.0f);
+          attach_any<IA3Input>(layer, t, "a", 1.0f);
+          attach_any<IA3>(layer, t, "a", 1.0f);
+          layer.detach("a");
+        }
+      });
+  INFO("forward calls: " << seen.calls
+                         << ", outputs matching no single-variant result: " << seen.bad);
+  CHECK(seen.bad == 0);
+  CHECK(seen.calls > 0);
 }

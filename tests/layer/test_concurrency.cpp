@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "concurrent_readers.hpp"
 #include "lora_fixture.hpp"
 #include "lorakit/lorakit.hpp"
 
@@ -51,42 +52,24 @@ TEST_CASE("LoRALinear: concurrent forward sees one whole adapter set, never a mi
   expect([&](Layer& l) { l.attach("q", q->weights(), q->params, 1.0f, q); });
 
   Layer layer(DenseLinear<const float>(w.data(), in, out));
-  std::atomic<bool> done{false};
-  std::atomic<long> bad{0};
-  std::atomic<long> calls{0};
-  auto reader = [&] {
-    lorakit::Workspace ws(layer.workspace_floats(n));
-    RowMatrix y(n, out);
-    while (!done.load()) {
-      layer.forward(lorakit::make_view(x), lorakit::make_view(y), ws);
-      bool matched = false;
-      for (const RowMatrix& v : valid) {
-        matched = matched || std::memcmp(v.data(), y.data(),
-                                         sizeof(float) * static_cast<std::size_t>(v.size())) == 0;
-      }
-      if (!matched) bad.fetch_add(1);
-      calls.fetch_add(1);
-    }
-  };
-  std::thread r1(reader);
-  std::thread r2(reader);
-  for (int i = 0; i < 300; ++i) {
-    layer.attach("p", p->weights(), p->params, 1.0f, p);
-    layer.set_scale("p", 0.5f);
-    layer.attach("q", q->weights(), q->params, 1.0f, q);
-    layer.set_enabled(false);
-    layer.detach("p");
-    layer.set_enabled(true);
-    layer.detach("q");
-  }
-  // Let the readers see the final state at least once more.
-  const long seen = calls.load();
-  while (calls.load() < seen + 4) std::this_thread::yield();
-  done.store(true);
-  r1.join();
-  r2.join();
-  INFO("forward calls: " << calls.load()
-                         << ", outputs matching no valid configuration: " << bad.load());
-  CHECK(bad.load() == 0);
-  CHECK(calls.load() > 0);
+  const ReaderCounts seen = race_readers(
+      valid, layer.workspace_floats(n),
+      [&](lorakit::Workspace& ws, RowMatrix& y) {
+        layer.forward(lorakit::make_view(x), lorakit::make_view(y), ws);
+      },
+      [&] {
+        for (int i = 0; i < 300; ++i) {
+          layer.attach("p", p->weights(), p->params, 1.0f, p);
+          layer.set_scale("p", 0.5f);
+          layer.attach("q", q->weights(), q->params, 1.0f, q);
+          layer.set_enabled(false);
+          layer.detach("p");
+          layer.set_enabled(true);
+          layer.detach("q");
+        }
+      });
+  INFO("forward calls: " << seen.calls
+                         << ", outputs matching no valid configuration: " << seen.bad);
+  CHECK(seen.bad == 0);
+  CHECK(seen.calls > 0);
 }

@@ -14,6 +14,7 @@
 
 #include "adapter_fixture.hpp"
 #include "approx.hpp"
+#include "concurrent_readers.hpp"
 #include "lorakit/variants/all.hpp"
 
 using lorakit::Adapter;
@@ -198,34 +199,20 @@ TEST_CASE("Model: one name swapped between a DoRA and a LoRA adapter while threa
   valid.push_back(block.run(0, x));
   model.detach("a");
 
-  std::atomic<bool> done{false};
-  std::atomic<long> bad{0};
-  std::atomic<long> calls{0};
-  auto reader = [&] {
-    while (!done.load()) {
-      const RowMatrix y = block.run(0, x);
-      bool matched = false;
-      for (const RowMatrix& v : valid) {
-        matched = matched || std::memcmp(v.data(), y.data(),
-                                         sizeof(float) * static_cast<std::size_t>(v.size())) == 0;
-      }
-      if (!matched) bad.fetch_add(1);
-      calls.fetch_add(1);
-    }
-  };
-  std::thread r1(reader);
-  std::thread r2(reader);
-  for (int i = 0; i < 100; ++i) {
-    model.attach(dora.adapter, {.name = "a"});
-    model.attach(lora, {.name = "a"});
-    model.detach("a");
-  }
-  const long seen = calls.load();
-  while (calls.load() < seen + 4) std::this_thread::yield();
-  done.store(true);
-  r1.join();
-  r2.join();
-  INFO("forward calls: " << calls.load() << ", outputs of no state: " << bad.load());
-  CHECK(bad.load() == 0);
-  CHECK(calls.load() > 0);
+  const ReaderCounts seen = race_readers(
+      valid, 0,
+      [&](lorakit::Workspace& ws, RowMatrix& y) {
+        (void)ws;
+        y = block.run(0, x);
+      },
+      [&] {
+        for (int i = 0; i < 100; ++i) {
+          model.attach(dora.adapter, {.name = "a"});
+          model.attach(lora, {.name = "a"});
+          model.detach("a");
+        }
+      });
+  INFO("forward calls: " << seen.calls << ", outputs of no state: " << seen.bad);
+  CHECK(seen.bad == 0);
+  CHECK(seen.calls > 0);
 }
